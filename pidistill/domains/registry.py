@@ -1,0 +1,33 @@
+"""Dataset names known to ``pidistill prepare`` and the pipeline's ``prepare_dataset`` rule.
+
+Each entry maps a name to ``"module:function"``; the function is called as
+``fn(source, **options) -> list[Problem]`` where ``source`` is a local raw file in the format its
+authors publish (or None: the function's default, e.g. the hub). Modules are imported lazily.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from pidistill.problems import Problem
+
+LOADERS: dict[str, str] = {
+    "toy_math": "pidistill.domains.toy:load_toy_math",
+    "toy_code": "pidistill.domains.toy:load_toy_code",
+    "humaneval": "pidistill.domains.code_benchmarks:load_humaneval",
+    "mbpp": "pidistill.domains.code_benchmarks:load_mbpp",
+    "mbpp-sanitized": "pidistill.domains.code_benchmarks:load_mbpp_sanitized",
+    "mbpp-plus": "pidistill.domains.code_benchmarks:load_mbpp_plus",
+    "math500": "pidistill.domains.math_benchmarks:load_math500",
+    "math-train": "pidistill.domains.math_benchmarks:load_math_train",
+}
+
+
+def load(name: str, source: str | None = None, **options) -> list[Problem]:
+    try:
+        target = LOADERS[name]
+    except KeyError:
+        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(sorted(LOADERS))}") from None
+    module_name, fn_name = target.split(":")
+    fn = getattr(importlib.import_module(module_name), fn_name)
+    return fn(source, **options)

@@ -1,0 +1,139 @@
+"""Toy code: write a one-line Python function from a description and one example.
+
+Verified by running hidden asserts in a subprocess (the code verifier). Like toy math, the domain
+defines an imperfect author for the pretraining corpus, correct with probability ``p_correct`` and
+otherwise making a family-typical slip (a dropped constant, min for max, a wrong operator).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from pidistill.problems import Problem
+
+DOMAIN = "code"
+FAMILIES = ("lin", "linm", "max", "min", "sq", "mod")
+
+_DESCRIBE = {
+    "lin": "x times {a} plus {b}",
+    "linm": "x times {a} minus {b}",
+    "max": "the larger of x and {a}",
+    "min": "the smaller of x and {a}",
+    "sq": "x squared plus {a}",
+    "mod": "the remainder of x divided by {a}",
+}
+_BODY = {
+    "lin": "x*{a}+{b}",
+    "linm": "x*{a}-{b}",
+    "max": "max(x,{a})",
+    "min": "min(x,{a})",
+    "sq": "x*x+{a}",
+    "mod": "x%{a}",
+}
+_SLIPS = {
+    "lin": ["x*{a}", "x+{a}+{b}", "x*({a}+{b})"],
+    "linm": ["x*{a}", "x-{a}-{b}", "x*({a}-{b})"],
+    "max": ["min(x,{a})", "x+{a}"],
+    "min": ["max(x,{a})", "x-{a}"],
+    "sq": ["x*2+{a}", "x*x", "x*{a}"],
+    "mod": ["x//{a}", "{a}%x"],
+}
+
+
+@dataclass(frozen=True)
+class CodeItem:
+    family: str
+    a: int
+    b: int = 0
+
+    @property
+    def key(self) -> str:
+        return f"{self.family}:{self.a}:{self.b}"
+
+    def body(self, template: str | None = None) -> str:
+        return (template or _BODY[self.family]).format(a=self.a, b=self.b)
+
+    def value(self, x: int) -> int:
+        return eval(self.body(), {"max": max, "min": min}, {"x": x})  # our own template, not model output
+
+
+def random_item(rng: random.Random) -> CodeItem:
+    family = rng.choice(FAMILIES)
+    if family in ("lin", "linm"):
+        return CodeItem(family, rng.randint(2, 20), rng.randint(1, 20))
+    if family == "mod":
+        return CodeItem(family, rng.randint(2, 30))
+    return CodeItem(family, rng.randint(0, 99))
+
+
+def code_for(body: str) -> str:
+    return f"def f(x):\n    return {body}"
+
+
+def example_input(item: CodeItem) -> int:
+    return {"max": 7, "min": 7, "mod": 47}.get(item.family, 3)
+
+
+def prompt_for(item: CodeItem) -> str:
+    x = example_input(item)
+    return f"Write a Python function f(x) that returns {_DESCRIBE[item.family].format(a=item.a, b=item.b)}. Example: f({x}) == {item.value(x)}"
+
+
+def hidden_inputs(item: CodeItem) -> list[int]:
+    if item.family in ("max", "min"):
+        return [item.a - 5, item.a + 5, 50 + item.a]
+    return [2, 5, 11]
+
+
+def slips(item: CodeItem) -> list[str]:
+    """Wrong bodies that fail at least one hidden test."""
+    out = []
+    for template in _SLIPS[item.family]:
+        body = item.body(template)
+        try:
+            outputs = [eval(body, {"max": max, "min": min}, {"x": x}) for x in hidden_inputs(item)]
+        except ZeroDivisionError:
+            outputs = None
+        if outputs != [item.value(x) for x in hidden_inputs(item)]:
+            out.append(body)
+    return sorted(set(out))
+
+
+def author_attempt(item: CodeItem, rng: random.Random, p_correct: float, avoid: str | None = None) -> str:
+    wrong = [s for s in slips(item) if s != avoid]
+    if rng.random() < p_correct or not wrong:
+        return code_for(item.body())
+    return code_for(rng.choice(wrong))
+
+
+def to_problem(item: CodeItem, index: int, split: str) -> Problem:
+    tests = [f"assert f({x}) == {item.value(x)}" for x in hidden_inputs(item)]
+    x = example_input(item)
+    return Problem(
+        id=f"toy_code/{split}/{index:04d}",
+        domain=DOMAIN,
+        prompt=prompt_for(item),
+        solution=code_for(item.body()),
+        entry_point="f",
+        tests=tests,
+        public_tests=[f"assert f({x}) == {item.value(x)}"],
+        meta={"family": item.family, "key": item.key},
+    )
+
+
+def make_splits(seed: int, n_train: int, n_test: int) -> tuple[list[Problem], list[Problem]]:
+    rng = random.Random(seed)
+    items: dict[str, CodeItem] = {}
+    while len(items) < n_train + n_test:
+        item = random_item(rng)
+        items.setdefault(item.key, item)
+    ordered = list(items.values())
+    train = [to_problem(it, i, "train") for i, it in enumerate(ordered[:n_train])]
+    test = [to_problem(it, i, "test") for i, it in enumerate(ordered[n_train:])]
+    return train, test
+
+
+def item_of(problem: Problem) -> CodeItem:
+    family, a, b = problem.meta["key"].split(":")
+    return CodeItem(family, int(a), int(b))

@@ -1,0 +1,109 @@
+"""Toy math: short arithmetic with a boxed final answer, verified by answer match.
+
+The domain also defines an imperfect *author* whose attempts make up the tiny model's pretraining
+corpus: it answers correctly with probability ``p_correct`` and otherwise makes one of the
+systematic slips a person makes (a dropped carry, a forgotten borrow, a neighbouring times-table
+entry, an off-by-one). A model pretrained on that corpus samples a mixture of right and wrong
+answers, which is what gives first attempts, retries and filtering something to work with.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from pidistill.problems import Problem
+
+DOMAIN = "math"
+FAMILIES = ("add", "sub", "mul")
+
+
+@dataclass(frozen=True)
+class MathItem:
+    family: str
+    a: int
+    b: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.family}:{self.a}:{self.b}"
+
+    @property
+    def expression(self) -> str:
+        op = {"add": "+", "sub": "-", "mul": "*"}[self.family]
+        return f"{self.a}{op}{self.b}"
+
+    @property
+    def value(self) -> int:
+        return {"add": self.a + self.b, "sub": self.a - self.b, "mul": self.a * self.b}[self.family]
+
+
+def random_item(rng: random.Random) -> MathItem:
+    family = rng.choice(FAMILIES)
+    if family == "mul":
+        return MathItem(family, rng.randint(2, 9), rng.randint(2, 9))
+    return MathItem(family, rng.randint(10, 99), rng.randint(1, 9))
+
+
+def prompt_for(item: MathItem) -> str:
+    return f"Compute {item.expression}."
+
+
+def format_answer(value: int) -> str:
+    return f"\\boxed{{{value}}}"
+
+
+def slips(item: MathItem) -> list[int]:
+    """Plausible wrong answers for ``item`` (never the right one)."""
+    v, a, b = item.value, item.a, item.b
+    cands: list[int] = []
+    if item.family == "add":
+        if (a % 10) + b >= 10:
+            cands.append(v - 10)  # dropped carry
+        cands += [v + 1, v - 1]
+    elif item.family == "sub":
+        if (a % 10) < b:
+            cands.append(v + 10)  # forgotten borrow
+        cands += [v + 1, v - 1]
+    else:
+        cands += [a * (b + 1), a * (b - 1), v + 1]
+    return sorted({c for c in cands if c != v and c >= 0})
+
+
+def author_attempt(item: MathItem, rng: random.Random, p_correct: float, avoid: int | None = None) -> int:
+    """One attempt of the imperfect author; ``avoid`` is an answer it already gave and was told was wrong."""
+    wrong = [c for c in slips(item) if c != avoid]
+    if avoid == item.value:
+        wrong = slips(item)
+    if rng.random() < p_correct or not wrong:
+        return item.value
+    return rng.choice(wrong)
+
+
+def to_problem(item: MathItem, index: int, split: str) -> Problem:
+    return Problem(
+        id=f"toy_math/{split}/{index:04d}",
+        domain=DOMAIN,
+        prompt=prompt_for(item),
+        answer=str(item.value),
+        solution=f"{item.expression}={item.value}. {format_answer(item.value)}",
+        meta={"family": item.family, "key": item.key, "level": {"mul": 1, "add": 2, "sub": 3}[item.family]},
+    )
+
+
+def make_splits(seed: int, n_train: int, n_test: int) -> tuple[list[Problem], list[Problem]]:
+    """Disjoint train and test splits of distinct problems."""
+    rng = random.Random(seed)
+    items: dict[str, MathItem] = {}
+    while len(items) < n_train + n_test:
+        item = random_item(rng)
+        items.setdefault(item.key, item)
+    ordered = list(items.values())
+    train = [to_problem(it, i, "train") for i, it in enumerate(ordered[:n_train])]
+    test = [to_problem(it, i, "test") for i, it in enumerate(ordered[n_train:])]
+    return train, test
+
+
+def item_of(problem: Problem) -> MathItem:
+    family, a, b = problem.meta["key"].split(":")
+    return MathItem(family, int(a), int(b))

@@ -1,0 +1,83 @@
+"""Verifiers: decide pass/fail (and a graded score) for model samples.
+
+``verify_samples`` is the library API the pipeline's verify rule and ``pidistill verify`` call.
+Each domain module exposes ``verify_batch(items, settings) -> list[Verdict]`` where ``items`` is a
+list of ``(Problem, completion)`` pairs; batching lets a domain run a worker pool.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+from pidistill.problems import Problem
+
+
+@dataclass
+class Verdict:
+    passed: bool
+    score: float  # graded credit in [0, 1]; equals float(passed) for binary verifiers
+    reason: str = ""  # short machine-readable cause: "ok", "wrong_answer", "no_answer", "timeout", ...
+    feedback: str = ""  # short human-readable text that may be shown to the policy
+    extracted: str | None = None  # the extracted answer or code
+    test_results: list[bool] | None = None  # per-test outcomes where tests are separable
+    public_test_results: list[bool] | None = None
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        out = dataclasses.asdict(self)
+        extra = out.pop("extra")
+        out.update(extra)
+        return out
+
+
+@dataclass
+class VerifierSettings:
+    """Options shared by the verifiers (the config's ``verifier`` section)."""
+
+    workers: int = 1
+    timeout_s: float = 5.0  # per sample wall time (code) / per comparison (math)
+    memory_mb: int = 512
+    answer_fallback: bool = False  # math: accept "the answer is X" when there is no \boxed{}
+    progress: bool = True
+
+    @classmethod
+    def from_config(cls, cfg: dict | None) -> "VerifierSettings":
+        cfg = dict(cfg or {})
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in cfg.items() if k in names})
+
+
+def verify_items(items: Sequence[tuple[Problem, str]], settings: VerifierSettings | None = None) -> list[Verdict]:
+    """Verdicts for (problem, completion) pairs, in input order, dispatching on the problem's domain."""
+    settings = settings or VerifierSettings()
+    out: list[Verdict | None] = [None] * len(items)
+    for domain in ("math", "code"):
+        idx = [i for i, (p, _) in enumerate(items) if p.domain == domain]
+        if not idx:
+            continue
+        if domain == "math":
+            from pidistill.verifiers import math as module
+        else:
+            from pidistill.verifiers import code as module
+        verdicts = module.verify_batch([items[i] for i in idx], settings)
+        for i, v in zip(idx, verdicts):
+            out[i] = v
+    return [v for v in out if v is not None]
+
+
+def verify_samples(
+    problems: dict[str, Problem], samples: Iterable[dict], settings: VerifierSettings | None = None
+) -> list[dict]:
+    """One verdict row per sample, in input order: the sample's own fields plus the verdict's."""
+    samples = list(samples)
+    items = []
+    for n, sample in enumerate(samples, start=1):
+        if "id" not in sample or "completion" not in sample:
+            raise ValueError(f"sample {n}: needs 'id' and 'completion' fields")
+        if sample["id"] not in problems:
+            raise ValueError(f"sample {n}: unknown problem id {sample['id']!r}")
+        items.append((problems[sample["id"]], sample["completion"]))
+    verdicts = verify_items(items, settings)
+    return [{**s, **v.to_dict()} for s, v in zip(samples, verdicts)]
