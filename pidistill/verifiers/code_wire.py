@@ -12,7 +12,9 @@ import collections
 import decimal
 import fractions
 import json
+import builtins
 import math
+import re
 import struct
 
 MAX_MESSAGE = 32 * 1024 * 1024
@@ -22,6 +24,40 @@ _BIG = 10**300
 
 class WireError(Exception):
     """A message that does not follow the format (or is too big or too deep)."""
+
+
+_BUILTIN_TYPES = {name: obj for name, obj in vars(builtins).items() if isinstance(obj, type) and not issubclass(obj, BaseException)}
+
+
+class MatchResult:
+    """What a candidate's ``re.Match`` becomes on the judge's side: always true (as a match is),
+    with the matched text and span."""
+
+    __slots__ = ("_text", "_span")
+
+    def __init__(self, text: str, span: tuple[int, int]):
+        self._text = text
+        self._span = span
+
+    def __bool__(self) -> bool:
+        return True
+
+    def group(self, n: int = 0) -> str:
+        if n != 0:
+            raise IndexError("only group 0 is available")
+        return self._text
+
+    def span(self) -> tuple[int, int]:
+        return self._span
+
+    def start(self) -> int:
+        return self._span[0]
+
+    def end(self) -> int:
+        return self._span[1]
+
+    def __repr__(self) -> str:
+        return f"<match span={self._span} match={self._text!r}>"
 
 
 class Handle:
@@ -84,6 +120,12 @@ def encode(value, handles=None, depth: int = 0):
         return ["dec", str(value)]
     if isinstance(value, fractions.Fraction):
         return ["fr", encode(value.numerator, handles, d), encode(value.denominator, handles, d)]
+    if type(value) is type and _BUILTIN_TYPES.get(value.__name__) is value:
+        return ["ty", value.__name__]
+    if type(value) is re.Match:
+        return ["m", str(value.group(0)), value.start(), value.end()]
+    if isinstance(value, MatchResult):
+        return ["m", value._text, value._span[0], value._span[1]]
     if handles is None:
         raise WireError(f"cannot send a value of type {type(value).__name__}")
     return encode(handles(value), None, d)
@@ -141,6 +183,10 @@ def decode(tree, resolve=None, depth: int = 0):
             num, den = decode(rest[0], None, d), decode(rest[1], None, d)
             if type(num) is int and type(den) is int:
                 return fractions.Fraction(num, den)
+        if tag == "ty" and len(rest) == 1 and rest[0] in _BUILTIN_TYPES:
+            return _BUILTIN_TYPES[rest[0]]
+        if tag == "m" and len(rest) == 3 and type(rest[0]) is str and type(rest[1]) is int and type(rest[2]) is int:
+            return MatchResult(rest[0], (rest[1], rest[2]))
         if tag == "h" and len(rest) == 2 and type(rest[0]) is int and type(rest[1]) is str and resolve is not None:
             return resolve(rest[0], rest[1])
     except WireError:
