@@ -345,8 +345,6 @@ def _run_test(src: str, jns: dict, label: str) -> BaseException | None:
 def judge(ctx: Context, job: dict) -> dict:
     """In J: start the candidate, run every test against it, return the raw outcomes."""
     limits = job["limits"]
-    mem = (int(limits["memory_mb"]) * 2 + 1024) * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     t0 = time.monotonic()
     program = job["program"]
@@ -355,6 +353,8 @@ def judge(ctx: Context, job: dict) -> dict:
     result: dict = {"isolation": ctx.mode}
     try:
         result.update(_judge(ch, job))
+    except BaseException as exc:  # noqa: BLE001 - e.g. the hard deadline: keep what is known
+        result.update({"loaded": False, "load_error": {"type": "timeout", "msg": str(exc)[:_MSG], "frames": []}})
     finally:
         result["output_bytes"] = cand.output_size()
         status = cand.close()
