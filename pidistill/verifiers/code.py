@@ -55,8 +55,8 @@ def _defines(code: str, name: str | None) -> bool:
 def _trim_prose(text: str) -> str:
     """Unfenced text: start at the first line that looks like code, drop trailing prose lines."""
     lines = text.splitlines()
-    if text[:1] in (" ", "\t"):
-        return text  # a body continuation (HumanEval completion style)
+    if text[:1] in (" ", "\t") or _parses(text):
+        return text  # valid Python as it stands, or a body continuation (HumanEval completion style)
     start = next((i for i, line in enumerate(lines) if _CODE_START.match(line)), None)
     if start is None:
         return text
