@@ -50,8 +50,12 @@ def _hub_rows(name: str) -> list[dict]:
 
 
 def _parses(code: str) -> bool:
+    import warnings
+
     try:
-        ast.parse(code)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ast.parse(code)
     except SyntaxError:
         return False
     return True

@@ -39,8 +39,12 @@ def option(settings: VerifierSettings, name: str):
 
 
 def _parses(code: str) -> bool:
+    import warnings
+
     try:
-        ast.parse(code)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ast.parse(code)
     except (SyntaxError, ValueError):
         return False
     return True
