@@ -39,7 +39,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     problems = index_problems(read_problems(args.problems))
     samples = read_jsonl(args.samples)
-    settings = VerifierSettings(workers=args.workers, timeout_s=args.timeout, answer_fallback=args.answer_fallback)
+    settings = VerifierSettings(workers=args.workers, timeout_s=args.timeout, answer_fallback=args.answer_fallback, graded=args.graded)
     verdicts = verify_samples(problems, samples, settings)
     write_jsonl(args.out, verdicts)
     n_pass = sum(v["passed"] for v in verdicts)
@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--workers", type=int, default=1)
     v.add_argument("--timeout", type=float, default=5.0, help="seconds per sample")
     v.add_argument("--answer-fallback", action="store_true", help='math: accept "the answer is X" without \\boxed{}')
+    v.add_argument("--graded", action="store_true", help="math: score is the graded credit in [0, 1] (default: 0/1)")
     v.set_defaults(func=cmd_verify)
     return parser
 

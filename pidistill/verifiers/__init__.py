@@ -41,6 +41,7 @@ class VerifierSettings:
     memory_mb: int = 512
     answer_fallback: bool = False  # math: accept "the answer is X" when there is no \boxed{}
     progress: bool = True
+    graded: bool = False  # math: Verdict.score is the graded credit (docs/math-verifier.md) instead of float(passed)
 
     @classmethod
     def from_config(cls, cfg: dict | None) -> "VerifierSettings":

@@ -1,0 +1,204 @@
+"""MATH-500 (evaluation) and MATH training problems as :class:`~pidistill.problems.Problem` records.
+
+Both loaders read either a local file in the published format (``source``) or, with no source, a
+Hugging Face hub dataset through ``datasets`` (unreachable offline; the hub name is an option).
+
+* MATH-500 rows carry ``problem, solution, answer, subject, level, unique_id``; the record's id is
+  the ``unique_id`` (so samples can name it) and ``meta`` keeps ``level``, ``subject`` and
+  ``unique_id`` for the per-level table.
+* MATH training rows come in two layouts on the hub: with an ``answer`` column (e.g. the PRM800K
+  split) or only ``problem, level ("Level 3"), type, solution`` (the original MATH release and its
+  mirrors); without an ``answer`` the gold is the last ``\\boxed{}`` of the solution, and rows
+  without one are skipped with a logged warning.
+
+The prompt is the problem followed by ``instruction`` (default: ask for a ``\\boxed{}`` answer,
+which the verifier requires in its strict setting); pass ``instruction=""`` for the bare problem.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Iterable
+
+from pidistill.problems import Problem
+
+log = logging.getLogger(__name__)
+
+DEFAULT_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
+MATH500_HUB = "HuggingFaceH4/MATH-500"
+MATH_TRAIN_HUB = "EleutherAI/hendrycks_math"
+MATH_TRAIN_CONFIGS = (
+    "algebra",
+    "counting_and_probability",
+    "geometry",
+    "intermediate_algebra",
+    "number_theory",
+    "prealgebra",
+    "precalculus",
+)
+_SUBJECT_NAMES = {
+    "algebra": "Algebra",
+    "counting_and_probability": "Counting & Probability",
+    "geometry": "Geometry",
+    "intermediate_algebra": "Intermediate Algebra",
+    "number_theory": "Number Theory",
+    "prealgebra": "Prealgebra",
+    "precalculus": "Precalculus",
+}
+
+
+def _prompt(problem: str, instruction: str | None) -> str:
+    instruction = DEFAULT_INSTRUCTION if instruction is None else instruction
+    return problem.strip() + ("\n\n" + instruction if instruction else "")
+
+
+def _level(value) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    m = re.search(r"\d+", str(value))
+    return int(m.group(0)) if m else None
+
+
+def _subject(value) -> str | None:
+    if value is None:
+        return None
+    return _SUBJECT_NAMES.get(str(value), str(value))
+
+
+def _local_dataset(source: str):
+    """A ``datasets.Dataset`` from a local JSON Lines / JSON / Parquet / CSV file or a
+    ``save_to_disk`` directory."""
+    import datasets
+
+    path = Path(source)
+    if not path.exists():
+        raise ValueError(f"{source}: file not found")
+    if path.is_dir():
+        loaded = datasets.load_from_disk(str(path))
+        if isinstance(loaded, datasets.DatasetDict):
+            loaded = loaded[next(iter(loaded))]
+        return loaded
+    suffixes = "".join(path.suffixes).lower()
+    kind = "parquet" if ".parquet" in suffixes else "csv" if ".csv" in suffixes else "json"
+    return datasets.load_dataset(kind, data_files=str(path), split="train")
+
+
+def _hub_dataset(name: str, split: str, configs: Iterable[str] | None = None):
+    import datasets
+
+    if configs:
+        parts = [datasets.load_dataset(name, c, split=split) for c in configs]
+        return datasets.concatenate_datasets(parts)
+    return datasets.load_dataset(name, split=split)
+
+
+def _filter(problems: list[Problem], levels=None, subjects=None, limit: int | None = None) -> list[Problem]:
+    if levels is not None:
+        wanted = {int(x) for x in ([levels] if isinstance(levels, (int, str)) else levels)}
+        problems = [p for p in problems if p.meta.get("level") in wanted]
+    if subjects is not None:
+        wanted_s = {subjects} if isinstance(subjects, str) else set(subjects)
+        problems = [p for p in problems if p.meta.get("subject") in wanted_s]
+    if limit is not None:
+        problems = problems[: int(limit)]
+    return problems
+
+
+def load_math500(
+    source: str | None = None,
+    *,
+    hub: str = MATH500_HUB,
+    split: str = "test",
+    instruction: str | None = None,
+    levels=None,
+    subjects=None,
+    limit: int | None = None,
+) -> list[Problem]:
+    """MATH-500 problems from ``source`` (the published JSONL) or the hub."""
+    rows = _local_dataset(source) if source else _hub_dataset(hub, split)
+    missing = {"problem", "answer", "unique_id"} - set(rows.column_names)
+    if missing:
+        raise ValueError(f"{source or hub}: not in the MATH-500 format (missing columns {sorted(missing)})")
+    problems = []
+    seen: set[str] = set()
+    for n, row in enumerate(rows, start=1):
+        uid = str(row["unique_id"])
+        if uid in seen:
+            raise ValueError(f"{source or hub}: row {n}: duplicate unique_id {uid!r}")
+        seen.add(uid)
+        level, subject = _level(row.get("level")), _subject(row.get("subject"))
+        problems.append(
+            Problem(
+                id=uid,
+                domain="math",
+                prompt=_prompt(row["problem"], instruction),
+                answer=str(row["answer"]).strip(),
+                solution=row.get("solution"),
+                meta={"level": level, "subject": subject, "unique_id": uid, "dataset": "math500"},
+            )
+        )
+    return _filter(problems, levels, subjects, limit)
+
+
+def load_math_train(
+    source: str | None = None,
+    *,
+    hub: str = MATH_TRAIN_HUB,
+    configs=MATH_TRAIN_CONFIGS,
+    split: str = "train",
+    instruction: str | None = None,
+    levels=None,
+    subjects=None,
+    limit: int | None = None,
+    exclude: str | None = None,
+) -> list[Problem]:
+    """MATH training problems from ``source`` (a local file or ``save_to_disk`` directory) or the hub.
+
+    ``configs`` are the hub configurations to concatenate (the per-subject ones of
+    ``EleutherAI/hendrycks_math``; pass ``configs=null`` for a single-config dataset).
+    ``exclude``: a MATH-500 file whose problems (by text) are dropped, a guard against overlap.
+    """
+    from pidistill.verifiers.math import last_boxed
+
+    if source:
+        rows = _local_dataset(source)
+    else:
+        rows = _hub_dataset(hub, split, [configs] if isinstance(configs, str) else configs)
+    if "problem" not in rows.column_names:
+        raise ValueError(f"{source or hub}: no 'problem' column")
+    excluded: set[str] = set()
+    if exclude:
+        excluded = {p.prompt for p in load_math500(exclude, instruction="")}
+    problems, skipped = [], 0
+    for n, row in enumerate(rows):
+        answer = row.get("answer")
+        if answer is None or not str(answer).strip():
+            answer = last_boxed(row.get("solution") or "")
+        if answer is None or not answer.strip():
+            skipped += 1
+            continue
+        if row["problem"].strip() in excluded:
+            skipped += 1
+            continue
+        uid = row.get("unique_id") or f"math_train/{n:05d}"
+        problems.append(
+            Problem(
+                id=str(uid),
+                domain="math",
+                prompt=_prompt(row["problem"], instruction),
+                answer=answer.strip(),
+                solution=row.get("solution"),
+                meta={
+                    "level": _level(row.get("level")),
+                    "subject": _subject(row.get("subject") or row.get("type")),
+                    "dataset": "math_train",
+                },
+            )
+        )
+    if skipped:
+        log.warning("math-train: skipped %d rows without a boxed answer or overlapping the excluded set", skipped)
+    return _filter(problems, levels, subjects, limit)
