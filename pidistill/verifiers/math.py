@@ -94,7 +94,7 @@ def last_boxed(text: str) -> str | None:
 
 _FALLBACK = re.compile(
     r"(?:final\s+answer|the\s+answer)\s*(?:is|:|=)\s*[:=]?\s*(?:\*\*)?\s*"
-    r"(?:\$\$(?P<dd>.+?)\$\$|\$(?P<d>[^$]+)\$|\\\((?P<p>.+?)\\\)|\\\[(?P<b>.+?)\\\]|(?P<plain>[^\n]+))",
+    r"(?:\$\$(?P<dd>.+?)\$\$|\$(?P<d>[^$]+)\$|\\\((?P<p>.+?)\\\)|\\\[(?P<b>.+?)\\\]|(?P<plain>[^\n]*?)(?=\.(?:\s|$)|\*\*|\n|$))",
     re.IGNORECASE | re.DOTALL,
 )
 
@@ -110,9 +110,7 @@ def answer_is(text: str) -> str | None:
     for key in ("dd", "d", "p", "b"):
         if last.group(key):
             return last.group(key).strip()
-    plain = last.group("plain")
-    plain = re.split(r"(?<=[^\d\s])\.(?:\s|$)|\.\s|\.$|\*\*", plain.strip())[0]
-    plain = plain.strip().rstrip(".").strip()
+    plain = (last.group("plain") or "").strip().rstrip(".").strip()
     return plain or None
 
 

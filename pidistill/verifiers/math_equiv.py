@@ -222,7 +222,7 @@ def equal(gold_parsed: list, pred_parsed: list) -> bool:
 # ---------------------------------------------------------------- compound answers
 
 _OPEN = {"(": ")", "[": "]", "\\{": "\\}"}
-_THOUSANDS = re.compile(r"^-?\d{1,3}(?:,\\!?\d{3})+(?:\.\d+)?$")
+_THOUSANDS = re.compile(r"^-?\d{1,3}(?:,(?:\\!)?\d{3})+(?:\.\d+)?$")
 
 
 def _strip_sizing(s: str) -> str:
