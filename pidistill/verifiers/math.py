@@ -207,8 +207,9 @@ def verify_one(problem: Problem, completion: str, settings: VerifierSettings | N
     return verify_batch([(problem, completion)], settings or VerifierSettings(progress=False))[0]
 
 
-# Below this many math-verify comparisons a pool does not pay for its start.
-POOL_MIN = 32
+# Below this many math-verify comparisons a pool does not pay for its start (each worker imports
+# sympy and math-verify and warms its own caches: about 1-2 s of CPU; see docs/math-verifier.md).
+POOL_MIN = 200
 
 
 def verify_batch(items: Sequence[tuple[Problem, str]], settings: VerifierSettings) -> list[Verdict]:

@@ -206,6 +206,10 @@ def _vetoed(gold_parsed: list, pred_parsed: list) -> bool:
     p_objs = [x for x in pred_parsed if isinstance(x, Basic)]
     if not g_objs or not p_objs:
         return False
+    if len(g_objs) == 1 and len(p_objs) == 1:
+        # math-verify judged the lists equal; with one sympy object a side, either that pair was
+        # judged equal or the raw strings were identical (and then the values cannot differ).
+        return numeric_mismatch(g_objs[0], p_objs[0])
     mv = _math_verify()
     # Keep the verdict if some sympy pair is judged equal by math-verify and not contradicted.
     for g in g_objs:

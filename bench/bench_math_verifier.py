@@ -1,0 +1,144 @@
+"""Throughput of the math verifier vs. a plain single-process loop over math-verify.
+
+    .venv/bin/python bench/bench_math_verifier.py [--copies N] [--workers W]
+
+Samples: MATH-500 x N completions written as a model would, cycling through four kinds per
+problem: the gold boxed as is; another problem's gold (wrong); the gold with cosmetic LaTeX
+changes (``\\left``/``\\right``, ``\\dfrac``, spacing) inside a ``<think>`` block + answer; and a
+wrong answer "the gold + 1" for integer golds (else another problem's gold). The reference parses
+gold and completion with ``math_verify.parse`` and calls ``math_verify.verify`` (its own SIGALRM
+timeouts) one sample at a time. The pipeline's verifier is ``verify_batch`` with W workers (a pool
+when W > 1). Both run in the same process run, one after the other. Prints a table, the ratio and
+how often the two verdicts agree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pidistill.domains.math_benchmarks import load_math500  # noqa: E402
+from pidistill.verifiers import VerifierSettings  # noqa: E402
+from pidistill.verifiers import math as math_verifier  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "MATH-500_test.jsonl"
+
+
+def cosmetic(gold: str) -> str:
+    """The same answer written differently: ``\\dfrac`` for ``\\frac``, ``\\left( ... \\right)``
+    around a parenthesised answer, extra spaces."""
+    s = re.sub(r"\\frac(?![a-zA-Z])", r"\\dfrac", gold)
+    if s.startswith("(") and s.endswith(")") and "\\left" not in s:
+        s = "\\left(" + s[1:-1] + "\\right)"
+    return " " + s + " "
+
+
+def samples(problems, copies: int):
+    out = []
+    n = len(problems)
+    for c in range(copies):
+        for i, p in enumerate(problems):
+            kind = (i + c) % 4
+            other = problems[(i + 1 + c) % n].answer
+            if kind == 0:
+                text = f"Let me solve this step by step. ... The final answer is $\\boxed{{{p.answer}}}$."
+            elif kind == 1:
+                text = f"Working through it, the final answer is $\\boxed{{{other}}}$."
+            elif kind == 2:
+                text = f"<think>Try \\boxed{{0}} first.</think>So the answer is $\\boxed{{{cosmetic(p.answer)}}}$."
+            else:
+                wrong = str(int(p.answer) + 1) if re.fullmatch(r"-?\d+", p.answer) else other
+                text = f"Hence the final answer is $\\boxed{{{wrong}}}$."
+            out.append((p, text))
+    return out
+
+
+def reference(items):
+    from math_verify import parse, verify
+
+    verdicts = []
+    for p, text in items:
+        gold = parse("$" + p.answer + "$")
+        pred = parse(text)
+        verdicts.append(bool(verify(gold, pred)))
+    return verdicts
+
+
+def _run_variant(variant: str, source: str, copies: int, workers: int, subset: str) -> dict:
+    """One timed run in this (fresh) process: returns seconds, samples and verdicts."""
+    logging.getLogger("math_verify").setLevel(logging.ERROR)
+    problems = load_math500(source)
+    items = samples(problems, copies)
+    if subset == "slow":
+        probe = VerifierSettings(progress=False)
+        items = [(p, t) for p, t in items if math_verifier._pre(p, t, probe)[1] is None]
+    import math_verify  # noqa: F401  (import cost kept out of every timing)
+
+    t = time.perf_counter()
+    if variant == "reference":
+        verdicts = reference(items)
+    else:
+        verdicts = [v.passed for v in math_verifier.verify_batch(items, VerifierSettings(workers=workers, progress=False))]
+    return {"seconds": time.perf_counter() - t, "n": len(items), "verdicts": verdicts}
+
+
+def _fresh(variant: str, args, workers: int, subset: str) -> dict:
+    """Run a variant in a fresh interpreter, so no variant inherits another's warm caches."""
+    import json
+    import subprocess
+
+    code = (
+        "import json, sys; sys.path.insert(0, 'bench'); import bench_math_verifier as b; "
+        f"print(json.dumps(b._run_variant({variant!r}, {args.source!r}, {args.copies}, {workers}, {subset!r})))"
+    )
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--copies", type=int, default=2, help="completions per problem (default 2)")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--source", default=str(DATA))
+    args = ap.parse_args()
+    if not Path(args.source).exists():
+        print(f"{args.source} not found: nothing to benchmark", file=sys.stderr)
+        return 1
+    variants = [
+        ("plain loop over math-verify (1 process)", "reference", 1),
+        ("pidistill verify_batch, workers=1 (in-process)", "ours", 1),
+        (f"pidistill verify_batch, workers={args.workers} (pool)", "ours", args.workers),
+    ]
+    results = {}
+    for subset in ("all", "slow"):
+        for label, variant, workers in variants:
+            results[subset, label] = _fresh(variant, args, workers, subset)
+
+    n_all, n_slow = results["all", variants[0][0]]["n"], results["slow", variants[0][0]]["n"]
+    print(f"MATH-500 x {args.copies} = {n_all} samples ({n_slow} of them not settled by the exact fast path);")
+    print(f"each run in a fresh process, imports excluded; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
+    print(f"{'verifier':50} {'subset':>6} {'samples':>8} {'seconds':>8} {'verdicts/s':>11} {'passed':>7}")
+    for subset in ("all", "slow"):
+        for label, _, _ in variants:
+            r = results[subset, label]
+            print(f"{label:50} {subset:>6} {r['n']:8d} {r['seconds']:8.2f} {r['n'] / r['seconds']:11.1f} {sum(r['verdicts']):7d}")
+    for subset in ("all", "slow"):
+        base = results[subset, variants[0][0]]
+        for label, _, _ in variants[1:]:
+            r = results[subset, label]
+            print(f"ratio [{subset}] {label} / plain loop: {base['seconds'] / r['seconds']:.2f}x")
+    ref, pooled = results["all", variants[0][0]]["verdicts"], results["all", variants[2][0]]["verdicts"]
+    print(f"verdict agreement with the plain loop: {sum(a == b for a, b in zip(ref, pooled))}/{n_all}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
