@@ -2,14 +2,17 @@
 
     .venv/bin/python bench/bench_math_verifier.py [--copies N] [--workers W]
 
-Samples: MATH-500 x N completions written as a model would, cycling through four kinds per
+Samples: MATH-500 x N completions written as a model would, cycling through five kinds per
 problem: the gold boxed as is; another problem's gold (wrong); the gold with cosmetic LaTeX
-changes (``\\left``/``\\right``, ``\\dfrac``, spacing) inside a ``<think>`` block + answer; and a
-wrong answer "the gold + 1" for integer golds (else another problem's gold). The reference parses
+changes (``\\left``/``\\right``, ``\\dfrac``, spacing) after a ``<think>`` block; a wrong answer
+"the gold + 1" for integer golds (else another problem's gold); and an equivalent rewrite
+(``\\frac{2n}{2}`` for an integer n, ``a/b`` for a fraction) that needs math-verify. The reference parses
 gold and completion with ``math_verify.parse`` and calls ``math_verify.verify`` (its own SIGALRM
-timeouts) one sample at a time. The pipeline's verifier is ``verify_batch`` with W workers (a pool
-when W > 1). Both run in the same process run, one after the other. Prints a table, the ratio and
-how often the two verdicts agree.
+timeouts) one sample at a time. The pipeline's verifier is ``verify_batch`` with 1 worker
+(in-process) and with W workers (a pool: W > 1 and at least POOL_MIN comparisons left after the
+fast paths). Each variant runs in a fresh interpreter, imports excluded from its timing, on all
+samples and on the subset the fast path cannot settle. Prints a table, the ratios and how often
+the verdicts agree with the plain loop.
 """
 
 from __future__ import annotations
@@ -40,12 +43,23 @@ def cosmetic(gold: str) -> str:
     return " " + s + " "
 
 
+def rewritten(gold: str) -> str:
+    """An equivalent answer that the exact fast path cannot settle: an integer n as \\frac{2n}{2}, a
+    simple fraction as a/b, anything else with explicit multiplication signs and spaces removed."""
+    if re.fullmatch(r"-?\d+", gold):
+        return f"\\frac{{{2 * int(gold)}}}{{2}}"
+    m = re.fullmatch(r"(-?)\\[dt]?frac\{(\d+)\}\{(\d+)\}", gold)
+    if m:
+        return f"{m.group(1)}{m.group(2)}/{m.group(3)}"
+    return re.sub(r"(\d)\s*\\sqrt", r"\1\\cdot\\sqrt", gold)
+
+
 def samples(problems, copies: int):
     out = []
     n = len(problems)
     for c in range(copies):
         for i, p in enumerate(problems):
-            kind = (i + c) % 4
+            kind = (i + c) % 5
             other = problems[(i + 1 + c) % n].answer
             if kind == 0:
                 text = f"Let me solve this step by step. ... The final answer is $\\boxed{{{p.answer}}}$."
@@ -53,6 +67,8 @@ def samples(problems, copies: int):
                 text = f"Working through it, the final answer is $\\boxed{{{other}}}$."
             elif kind == 2:
                 text = f"<think>Try \\boxed{{0}} first.</think>So the answer is $\\boxed{{{cosmetic(p.answer)}}}$."
+            elif kind == 4:
+                text = f"Therefore the final answer is $\\boxed{{{rewritten(p.answer)}}}$."
             else:
                 wrong = str(int(p.answer) + 1) if re.fullmatch(r"-?\d+", p.answer) else other
                 text = f"Hence the final answer is $\\boxed{{{wrong}}}$."
