@@ -1,7 +1,7 @@
 """Toy code: write a one-line Python function from a description and one example.
 
 Verified by running hidden asserts in a subprocess (the code verifier). Like toy math, the domain
-defines an imperfect author for the pretraining corpus, correct with probability ``p_correct`` and
+(like toy math) covers a small space, 179 functions with single-digit constants, and defines an imperfect author for the pretraining corpus, correct with probability ``p_correct`` and
 otherwise making a family-typical slip (a dropped constant, min for max, a wrong operator).
 """
 
@@ -61,10 +61,10 @@ class CodeItem:
 def random_item(rng: random.Random) -> CodeItem:
     family = rng.choice(FAMILIES)
     if family in ("lin", "linm"):
-        return CodeItem(family, rng.randint(2, 20), rng.randint(1, 20))
+        return CodeItem(family, rng.randint(2, 9), rng.randint(1, 9))
     if family == "mod":
-        return CodeItem(family, rng.randint(2, 30))
-    return CodeItem(family, rng.randint(0, 99))
+        return CodeItem(family, rng.randint(2, 9))
+    return CodeItem(family, rng.randint(1, 9))
 
 
 def code_for(body: str) -> str:
@@ -72,7 +72,7 @@ def code_for(body: str) -> str:
 
 
 def example_input(item: CodeItem) -> int:
-    return {"max": 7, "min": 7, "mod": 47}.get(item.family, 3)
+    return {"max": 4, "min": 4, "mod": 23}.get(item.family, 3)
 
 
 def prompt_for(item: CodeItem) -> str:
@@ -82,7 +82,7 @@ def prompt_for(item: CodeItem) -> str:
 
 def hidden_inputs(item: CodeItem) -> list[int]:
     if item.family in ("max", "min"):
-        return [item.a - 5, item.a + 5, 50 + item.a]
+        return [item.a - 3, item.a + 3, 20 + item.a]
     return [2, 5, 11]
 
 

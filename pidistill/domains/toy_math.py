@@ -1,5 +1,9 @@
 """Toy math: short arithmetic with a boxed final answer, verified by answer match.
 
+The space is small (208 facts) and the pretraining corpus covers all of it, as a web corpus covers
+the arithmetic tables: what the benchmark measures is how reliably the model produces the right
+fact among the slips it has also seen, not whether it can derive an unseen one.
+
 The domain also defines an imperfect *author* whose attempts make up the tiny model's pretraining
 corpus: it answers correctly with probability ``p_correct`` and otherwise makes one of the
 systematic slips a person makes (a dropped carry, a forgotten borrow, a neighbouring times-table
@@ -39,10 +43,11 @@ class MathItem:
 
 
 def random_item(rng: random.Random) -> MathItem:
+    """A uniformly drawn fact: single-digit sums and products, and teen-minus-digit differences."""
     family = rng.choice(FAMILIES)
-    if family == "mul":
-        return MathItem(family, rng.randint(2, 9), rng.randint(2, 9))
-    return MathItem(family, rng.randint(10, 99), rng.randint(1, 9))
+    if family == "sub":
+        return MathItem(family, rng.randint(10, 19), rng.randint(2, 9))
+    return MathItem(family, rng.randint(2, 9), rng.randint(2, 9))
 
 
 def prompt_for(item: MathItem) -> str:
@@ -58,7 +63,7 @@ def slips(item: MathItem) -> list[int]:
     v, a, b = item.value, item.a, item.b
     cands: list[int] = []
     if item.family == "add":
-        if (a % 10) + b >= 10:
+        if v >= 10:
             cands.append(v - 10)  # dropped carry
         cands += [v + 1, v - 1]
     elif item.family == "sub":

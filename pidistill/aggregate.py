@@ -1,0 +1,144 @@
+"""Aggregate evaluations into CSVs: one row per run, and per-condition / per-round summaries.
+
+Gains are in percentage points (pp) of pass@1 against the same seed's base policy, so every
+condition of a study is compared with the same baseline. Seeds are summarised by mean, sample std
+and a 95% t-interval of the mean.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import pandas as pd
+
+from pidistill.config import Run
+
+# Two-sided 95% Student-t quantiles t_{0.975, df}, df = 1..30 (beyond: the normal 1.96).
+_T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
+         2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
+         2.045, 2.042]
+
+
+def t975(df: int) -> float:
+    return _T975[df - 1] if 1 <= df <= len(_T975) else 1.96
+
+
+def mean_std_ci(values: Sequence[float]) -> tuple[float, float, float, float]:
+    """Mean, sample std, and the 95% t-interval of the mean (NaN where undefined)."""
+    n = len(values)
+    mean = sum(values) / n
+    if n < 2:
+        return mean, math.nan, math.nan, math.nan
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    half = t975(n - 1) * std / math.sqrt(n)
+    return mean, std, mean - half, mean + half
+
+
+STAT_COLUMNS = ["n_train_problems", "n_first_attempts", "n_first_correct", "n_failed_problems", "n_retries",
+                "n_retries_correct", "n_frontier", "retry_success_rate", "n_pairs"]
+
+
+def run_rows(runs: Sequence[Run], evaluations: dict, round_stats: dict, trainings: dict, labels: dict) -> pd.DataFrame:
+    """One row per run. ``evaluations`` etc. map (run_dir, policy) to the loaded JSON files."""
+    rows = []
+    for run in runs:
+        key = (run.run_dir, run.policy)
+        ev = evaluations[key]
+        row = {
+            "study": run.study, "dataset": run.dataset, "model": run.model, "seed": run.seed, "policy": run.policy,
+            "round": run.round, "method": run.method or "base",
+            "label": labels.get(run.method, run.method) if run.method else "base",
+            "n_test_problems": ev["n_problems"], "n_test_samples": ev["n_samples"],
+        }
+        for metric, value in ev["metrics"].items():
+            row[metric] = value
+        stats = round_stats.get(key, {})
+        for col in STAT_COLUMNS:
+            row[col] = stats.get(col, math.nan)
+        row["trained"] = bool(trainings[key]["trained"]) if key in trainings else False
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    base = df[df["policy"] == "base"].set_index(["study", "seed"])["pass@1"]
+    df["base_pass@1"] = [base[(s, seed)] for s, seed in zip(df["study"], df["seed"])]
+    by_policy = df.set_index(["study", "seed", "policy"])["pass@1"]
+    df["parent_pass@1"] = [
+        by_policy[(s, seed, p.rsplit("/", 1)[0])] if p != "base" else math.nan
+        for s, seed, p in zip(df["study"], df["seed"], df["policy"])
+    ]
+    df["gain_pp"] = 100 * (df["pass@1"] - df["base_pass@1"])
+    df["gain_parent_pp"] = 100 * (df["pass@1"] - df["parent_pass@1"])
+    return df.sort_values(["study", "seed", "round", "policy"]).reset_index(drop=True)
+
+
+def condition_summary(runs: pd.DataFrame, order: Sequence[str]) -> pd.DataFrame:
+    """Per method of a 'conditions' study: means over seeds, per-seed gains, 95% CI of the gain."""
+    rows = []
+    for method in order:
+        sub = runs[runs["method"] == method].sort_values("seed")
+        gains = list(sub["gain_pp"])
+        g_mean, g_std, g_lo, g_hi = mean_std_ci(gains)
+        p_mean, p_std, _, _ = mean_std_ci(list(sub["pass@1"]))
+        rows.append({
+            "study": sub["study"].iloc[0], "method": method, "label": sub["label"].iloc[0], "n_seeds": len(sub),
+            "seeds": ";".join(str(s) for s in sub["seed"]),
+            "base_pass@1_mean": sub["base_pass@1"].mean(), "pass@1_mean": p_mean, "pass@1_std": p_std,
+            "gain_pp_mean": g_mean, "gain_pp_std": g_std, "gain_pp_ci_low": g_lo, "gain_pp_ci_high": g_hi,
+            "gains_pp": ";".join(f"{g:.2f}" for g in gains),
+            "n_pairs_mean": sub["n_pairs"].mean(), "retry_success_rate_mean": sub["retry_success_rate"].mean(),
+            "n_untrained": int((~sub["trained"]).sum()),
+        })
+    return pd.DataFrame(rows)
+
+
+def ci_overlap(summary: pd.DataFrame) -> list[tuple[str, str]]:
+    """Pairs of conditions whose 95% CIs of the gain do NOT overlap (empty: all overlap)."""
+    out = []
+    rows = list(summary.itertuples())
+    for i, a in enumerate(rows):
+        for b in rows[i + 1:]:
+            if any(math.isnan(x) for x in (a.gain_pp_ci_low, a.gain_pp_ci_high, b.gain_pp_ci_low, b.gain_pp_ci_high)):
+                continue
+            if a.gain_pp_ci_high < b.gain_pp_ci_low or b.gain_pp_ci_high < a.gain_pp_ci_low:
+                out.append((a.method, b.method))
+    return out
+
+
+def round_summary(runs: pd.DataFrame, stop_below: float | None) -> pd.DataFrame:
+    """Per seed and round of a 'rounds' study: accuracy, deltas, decay factor, frontier retry success."""
+    rows = []
+    for seed, sub in runs.sort_values("round").groupby("seed", sort=True):
+        prev_delta = math.nan
+        for r in sub.to_dict("records"):
+            delta_prev = r["gain_parent_pp"] if r["round"] > 0 else math.nan
+            decay = delta_prev / prev_delta if r["round"] > 1 and prev_delta and not math.isnan(prev_delta) else math.nan
+            rate = r["retry_success_rate"]
+            rows.append({
+                "study": r["study"], "seed": seed, "round": r["round"], "policy": r["policy"], "pass@1": r["pass@1"],
+                "gain_pp": r["gain_pp"] if r["round"] > 0 else 0.0, "gain_parent_pp": delta_prev, "decay": decay,
+                "n_failed_problems": r["n_failed_problems"], "n_frontier": r["n_frontier"],
+                "retry_success_rate": rate, "n_pairs": r["n_pairs"], "trained": r["trained"],
+                "below_stop": bool(stop_below is not None and r["round"] > 0 and rate < stop_below),
+            })
+            if r["round"] > 0:
+                prev_delta = delta_prev
+    return pd.DataFrame(rows)
+
+
+def training_curves(runs: Sequence[Run], trainings: dict) -> pd.DataFrame:
+    rows = []
+    for run in runs:
+        t = trainings.get((run.run_dir, run.policy))
+        if not t:
+            continue
+        for h in t.get("loss_history", []):
+            rows.append({"study": run.study, "seed": run.seed, "policy": run.policy, "method": run.method,
+                         "step": h["step"], "loss": h["loss"]})
+    return pd.DataFrame(rows, columns=["study", "seed", "policy", "method", "step", "loss"])
+
+
+def write_csv(df: pd.DataFrame, path) -> None:
+    from pidistill.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False, float_format="%.6f", lineterminator="\n")

@@ -1,0 +1,83 @@
+"""Matplotlib figures, one function per figure kind; each saved as PDF (paper) and PNG (viewing)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from pidistill.io import atomic_path  # noqa: E402
+
+STYLE = {"figure.dpi": 150, "font.size": 9, "axes.spines.top": False, "axes.spines.right": False,
+         "svg.hashsalt": "pidistill", "pdf.compression": 6}
+
+
+def _save(fig, pdf_path: str | Path, png_path: str | Path) -> None:
+    with atomic_path(pdf_path) as tmp:
+        fig.savefig(tmp, format="pdf", metadata={"CreationDate": None, "ModDate": None, "Producer": "pidistill"},
+                    bbox_inches="tight")
+    with atomic_path(png_path) as tmp:
+        fig.savefig(tmp, format="png", metadata={"Software": "pidistill"}, bbox_inches="tight")
+    plt.close(fig)
+
+
+def plot_condition_gains(summary: pd.DataFrame, runs: pd.DataFrame, title: str, pdf_path, png_path) -> None:
+    """Bar per condition: mean gain over seeds (pp) with std error bars and each seed as a dot."""
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(4.8, 2.8))
+        x = range(len(summary))
+        std = summary["gain_pp_std"].fillna(0.0)
+        ax.bar(x, summary["gain_pp_mean"], yerr=std, capsize=4, color="#7aa6c2", edgecolor="#2f5d7c", width=0.6)
+        for i, method in enumerate(summary["method"]):
+            seeds = runs[runs["method"] == method]
+            ax.scatter([i] * len(seeds), seeds["gain_pp"], color="#1b1b1b", s=10, zorder=3)
+        ax.axhline(0, color="0.3", lw=0.8)
+        ax.set_xticks(list(x), summary["label"], rotation=0)
+        ax.set_ylabel("gain in pass@1 (pp)")
+        n = int(summary["n_seeds"].max())
+        ax.set_title(f"{title} (mean $\\pm$ std over {n} seed{'s' if n > 1 else ''}; dots: seeds)", fontsize=8)
+        _save(fig, pdf_path, png_path)
+
+
+def plot_training_curves(curves: pd.DataFrame, labels: dict, title: str, pdf_path, png_path) -> None:
+    """Training loss by step for each condition (first seed), from the trainer's log history."""
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(4.8, 2.8))
+        if curves.empty:
+            ax.text(0.5, 0.5, "no adapter was trained (no correct retries)", ha="center", va="center", transform=ax.transAxes)
+        else:
+            seed = curves["seed"].min()
+            for method, sub in curves[curves["seed"] == seed].groupby("method", sort=True):
+                ax.plot(sub["step"], sub["loss"], label=labels.get(method, method), lw=1.2)
+            ax.legend(frameon=False, fontsize=7)
+            ax.set_title(f"{title}: SFT loss on correct retries (seed {seed})", fontsize=8)
+        ax.set_xlabel("training step")
+        ax.set_ylabel("completion loss")
+        _save(fig, pdf_path, png_path)
+
+
+def plot_rounds(rounds: pd.DataFrame, stop_below: float | None, title: str, pdf_path, png_path) -> None:
+    """Accuracy by round, and the retry success rate on the remaining frontier with the stop line."""
+    with plt.rc_context(STYLE):
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(6.4, 2.6))
+        for seed, sub in rounds.groupby("seed", sort=True):
+            ax1.plot(sub["round"], 100 * sub["pass@1"], marker="o", label=f"seed {seed}")
+            later = sub[sub["round"] > 0]
+            ax2.plot(later["round"], 100 * later["retry_success_rate"], marker="s", label=f"seed {seed}")
+        ax1.set_xlabel("round (0 = base)")
+        ax1.set_ylabel("test pass@1 (%)")
+        ax1.set_xticks(sorted(rounds["round"].unique()))
+        ax2.set_xlabel("round")
+        ax2.set_ylabel("retry success on frontier (%)")
+        ax2.set_xticks(sorted(rounds[rounds["round"] > 0]["round"].unique()))
+        if stop_below is not None:
+            ax2.axhline(100 * stop_below, color="#b03a2e", ls="--", lw=1, label=f"stop below {100 * stop_below:.0f}%")
+        ax2.legend(frameon=False, fontsize=7)
+        ax2.set_ylim(bottom=0)
+        fig.suptitle(title, fontsize=9)
+        fig.tight_layout()
+        _save(fig, pdf_path, png_path)

@@ -1,0 +1,184 @@
+"""The demo's tiny chat model: a byte-level BPE tokenizer trained on its corpus, a chat template and a small Qwen3 network.
+
+Built and pretrained by the ``pretrain_demo_model`` rule, saved with ``save_pretrained`` and loaded
+downstream with ``from_pretrained`` exactly as a hub model would be. Its pretraining corpus is a set
+of dialogues written by the toy domains' imperfect authors (see ``pidistill.domains.toy_math``):
+single answers, and retry dialogues in which a wrong answer is followed by the domain's retry
+message and a different attempt. The toy spaces are small and the corpus covers them whole (see
+``pidistill.domains.toy_math``), with the author's mistakes in it.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+SPECIAL_TOKENS = ["<|pad|>", "<|unk|>", "<|end|>", "<|system|>", "<|user|>", "<|assistant|>"]
+EOS = "<|end|>"
+PAD = "<|pad|>"
+
+# One line, so the template renders no stray whitespace. The assistant turn, end token included,
+# sits inside {% generation %} so TRL's assistant-only loss trains the model to stop.
+CHAT_TEMPLATE = (
+    "{%- for message in messages -%}"
+    "{%- if message['role'] == 'assistant' -%}"
+    "<|assistant|>{% generation %}{{ message['content'] }}<|end|>{% endgeneration %}"
+    "{%- else -%}"
+    "<|{{ message['role'] }}|>{{ message['content'] }}<|end|>"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}<|assistant|>{%- endif -%}"
+)
+
+
+def build_tokenizer(texts: Iterable[str], vocab_size: int = 512):
+    """A byte-level BPE tokenizer trained on ``texts``, with the chat template set."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    core = Tokenizer(models.BPE(unk_token=None))
+    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    core.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    core.train_from_iterator(texts, trainer=trainer)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        eos_token=EOS,
+        pad_token=PAD,
+        unk_token="<|unk|>",
+        additional_special_tokens=["<|system|>", "<|user|>", "<|assistant|>"],
+        model_max_length=512,
+        padding_side="left",
+    )
+    tokenizer.chat_template = CHAT_TEMPLATE
+    return tokenizer
+
+
+@dataclass
+class TinyModelConfig:
+    """Shape of the tiny network and its pretraining (the config's ``models.<name>.pretrain``)."""
+
+    hidden_size: int = 128
+    layers: int = 4
+    heads: int = 4
+    kv_heads: int = 2
+    intermediate_size: int = 384
+    max_positions: int = 512
+    steps: int = 1500
+    batch_size: int = 32
+    learning_rate: float = 3e-3
+    seed: int = 0
+    corpus_size: int = 6000
+    retry_fraction: float = 0.3
+    p_correct: dict = field(default_factory=lambda: {"math": 0.5, "code": 0.5})
+
+
+def build_model(cfg: TinyModelConfig, tokenizer):
+    import torch
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    torch.manual_seed(cfg.seed)
+    config = Qwen3Config(
+        vocab_size=len(tokenizer),
+        hidden_size=cfg.hidden_size,
+        intermediate_size=cfg.intermediate_size,
+        num_hidden_layers=cfg.layers,
+        num_attention_heads=cfg.heads,
+        num_key_value_heads=cfg.kv_heads,
+        head_dim=cfg.hidden_size // cfg.heads,
+        max_position_embeddings=cfg.max_positions,
+        tie_word_embeddings=True,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=None,
+    )
+    model = Qwen3ForCausalLM(config)
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model
+
+
+def corpus_dialogues(domains: dict[str, str], retry_texts: dict[str, str], cfg: TinyModelConfig) -> list[dict]:
+    """Pretraining dialogues from the toy authors; ``domains`` maps dataset name -> toy module name."""
+    from pidistill.domains import toy_code, toy_math
+
+    modules = {"toy_math": toy_math, "toy_code": toy_code}
+    rng = random.Random(cfg.seed)
+    names = sorted(domains)
+    rows: list[dict] = []
+    while len(rows) < cfg.corpus_size:
+        name = names[len(rows) % len(names)]
+        module = modules[domains[name]]
+        item = module.random_item(rng)
+        domain = module.DOMAIN
+        p = cfg.p_correct[domain]
+        render = (lambda v: toy_math.format_answer(v)) if domain == "math" else (lambda v: v)
+        prompt = module.prompt_for(item)
+        if rng.random() < cfg.retry_fraction and module.slips(item):
+            first = rng.choice(module.slips(item))
+            first_text = render(first) if domain == "math" else toy_code.code_for(first)
+            second = module.author_attempt(item, rng, p, avoid=first if domain == "math" else first_text)
+            messages = [
+                {"role": "user", "content": prompt},
+                {"role": "assistant", "content": first_text},
+                {"role": "user", "content": retry_texts[domain]},
+                {"role": "assistant", "content": render(second)},
+            ]
+        else:
+            messages = [
+                {"role": "user", "content": prompt},
+                {"role": "assistant", "content": render(module.author_attempt(item, rng, p))},
+            ]
+        rows.append({"messages": messages})
+    return rows
+
+
+def pretrain(
+    out_dir: str | Path,
+    cfg: TinyModelConfig,
+    dialogues: list[dict],
+    threads: int = 1,
+) -> dict:
+    """Train the tiny model on ``dialogues`` (assistant-only loss) and save it to ``out_dir``."""
+    import torch
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    torch.set_num_threads(threads)
+    torch.set_flush_denormal(True)  # denormals make CPU training crawl
+    tokenizer = build_tokenizer(m["content"] for d in dialogues for m in d["messages"])
+    model = build_model(cfg, tokenizer)
+    args = SFTConfig(
+        output_dir=str(Path(out_dir) / "_trainer"),
+        max_steps=cfg.steps,
+        per_device_train_batch_size=cfg.batch_size,
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type="cosine",
+        warmup_steps=max(1, cfg.steps // 20),
+        weight_decay=0.0,
+        logging_steps=max(1, cfg.steps // 30),
+        save_strategy="no",
+        report_to=[],
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        use_cpu=not torch.cuda.is_available(),
+        assistant_only_loss=True,
+        max_length=cfg.max_positions,
+        dataset_num_proc=None,
+        disable_tqdm=False,
+    )
+    trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(dialogues), processing_class=tokenizer)
+    trainer.train()
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    history = [
+        {"step": h["step"], "loss": round(float(h["loss"]), 6)} for h in trainer.state.log_history if "loss" in h
+    ]
+    return {"n_params": sum(p.numel() for p in model.parameters()), "loss_history": history}

@@ -1,0 +1,106 @@
+# Config helpers and target lists shared by every rule file.
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, workflow.basedir)  # the pidistill package of this checkout
+
+from pidistill.config import (
+    enabled_studies,
+    method_settings,
+    policy_lineage,
+    policy_parent,
+    policy_round,
+    study_runs,
+    validate_config,
+)
+from pidistill.codedeps import code_files
+
+validate_config(config)
+
+R = config["results"]
+RUNS = f"{R}/runs/{{dataset}}/{{model}}/seed{{seed}}"
+STUDIES = sorted(enabled_studies(config))
+PAPER_PDF = f"{R}/paper/pidistill.pdf"
+
+
+wildcard_constraints:
+    dataset="[A-Za-z0-9_.-]+",
+    model="[A-Za-z0-9_.-]+",
+    seed="[0-9]+",
+    policy="base(/r[0-9]+-[a-z0-9_]+)*",
+    parent="base(/r[0-9]+-[a-z0-9_]+)*",
+    round="[0-9]+",
+    method="[a-z0-9_]+",
+    split="train|test",
+    kind="first_attempts|retries|eval_samples",
+    study="[a-z0-9_]+",
+
+
+def code(script):
+    """The script a rule runs and every pidistill module it imports: editing any reruns the rule."""
+    return code_files(Path(workflow.basedir) / script, Path(workflow.basedir))
+
+
+def threads_heavy():
+    return config.get("threads", 1)
+
+
+# ---- models -----------------------------------------------------------------------------------
+
+
+def model_path(model):
+    spec = config["models"][model]
+    if spec["source"] == "pretrain":
+        return f"{R}/models/{model}"
+    return spec["id"]
+
+
+def model_inputs(wildcards):
+    """Files a rule needs for the model: the pretrained demo model, or nothing for a hub model."""
+    if config["models"][wildcards.model]["source"] == "pretrain":
+        return [f"{R}/models/{wildcards.model}"]
+    if config["models"][wildcards.model]["source"] == "local":
+        return [config["models"][wildcards.model]["id"]]
+    return []
+
+
+# ---- policies ---------------------------------------------------------------------------------
+
+
+def run_dir(wildcards):
+    return RUNS.format(dataset=wildcards.dataset, model=wildcards.model, seed=wildcards.seed)
+
+
+def adapters_of(wildcards, policy):
+    """Adapter directories of every round of ``policy``, oldest first (none for base)."""
+    return [f"{run_dir(wildcards)}/{p}/adapter" for p in policy_lineage(policy)]
+
+
+def policy_inputs(wildcards):
+    return {"model": model_inputs(wildcards), "adapters": adapters_of(wildcards, wildcards.policy)}
+
+
+def check_round(wildcards):
+    if int(wildcards.round) != policy_round(wildcards.parent) + 1:
+        raise ValueError(f"round r{wildcards.round} does not follow parent policy {wildcards.parent!r}")
+    return []
+
+
+def split_file(wildcards, split):
+    return f"{R}/data/{wildcards.dataset}/{split}.jsonl"
+
+
+# ---- targets ----------------------------------------------------------------------------------
+
+
+def study_evaluations(study):
+    return [f"{R}/runs/{r.run_dir}/{r.policy}/evaluation.json" for r in study_runs(config, study)]
+
+
+def study_round_stats(study):
+    return [f"{R}/runs/{r.run_dir}/{r.policy}/round_stats.json" for r in study_runs(config, study) if r.policy != "base"]
+
+
+def study_adapters(study):
+    return [f"{R}/runs/{r.run_dir}/{r.policy}/adapter" for r in study_runs(config, study) if r.policy != "base"]

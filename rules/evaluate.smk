@@ -1,0 +1,18 @@
+# Evaluation of a policy on the test split: pass@1 from n samples, unbiased pass@k, per-problem rows.
+
+
+rule evaluate_policy:
+    input:
+        verdicts=f"{RUNS}/{{policy}}/eval_samples.verdicts.jsonl",
+        problems=lambda wildcards: split_file(wildcards, "test"),
+        code=code("scripts/evaluate_policy.py"),
+    output:
+        f"{RUNS}/{{policy}}/evaluation.json",
+    params:
+        ks=lambda wildcards: config["datasets"][wildcards.dataset]["evaluation"].get("k", [1]),
+    log:
+        f"{RUNS}/{{policy}}/logs/evaluate_policy.log",
+    conda:
+        "../envs/cpu.yaml"
+    script:
+        "../scripts/evaluate_policy.py"

@@ -1,0 +1,29 @@
+# The demo's tiny model: tokenizer + Qwen3-architecture network pretrained on the toy authors' corpus,
+# saved with save_pretrained so every later rule loads it with from_pretrained like a hub model.
+
+
+rule pretrain_demo_model:
+    input:
+        code=code("scripts/pretrain_demo_model.py"),
+    output:
+        model=directory(f"{R}/models/{{model}}"),
+        summary=f"{R}/models/{{model}}.pretraining.json",
+    params:
+        pretrain=lambda wildcards: config["models"][wildcards.model]["pretrain"],
+        retry_texts=lambda wildcards: {
+            config["datasets"][d]["domain"]: config["datasets"][d].get("retry_text")
+            for d in config["models"][wildcards.model]["pretrain"]["datasets"]
+        },
+        loaders=lambda wildcards: {
+            d: config["datasets"][d]["loader"]
+            for d in config["models"][wildcards.model]["pretrain"]["datasets"]
+        },
+    threads: 2
+    log:
+        f"{R}/logs/pretrain_demo_model/{{model}}.log",
+    benchmark:
+        f"{R}/benchmarks/pretrain_demo_model/{{model}}.tsv"
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../scripts/pretrain_demo_model.py"

@@ -1,0 +1,81 @@
+# Generation: first attempts on the train split, retries of the failures, samples on the test split.
+# Every GPU-capable rule loads its policy once and generates a whole split in one job.
+
+
+rule sample_first_attempts:
+    input:
+        unpack(policy_inputs),
+        problems=lambda wildcards: split_file(wildcards, "train"),
+        code=code("scripts/sample_first_attempts.py"),
+    output:
+        f"{RUNS}/{{policy}}/first_attempts.jsonl",
+    params:
+        model=lambda wildcards: model_path(wildcards.model),
+        model_spec=lambda wildcards: config["models"][wildcards.model],
+        sampling=lambda wildcards: config["datasets"][wildcards.dataset]["first_attempts"],
+        generation=config.get("generation", {}),
+    threads: threads_heavy()
+    resources:
+        gpu=1,
+    log:
+        f"{RUNS}/{{policy}}/logs/sample_first_attempts.log",
+    benchmark:
+        f"{RUNS}/{{policy}}/benchmarks/sample_first_attempts.tsv"
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../scripts/sample_first_attempts.py"
+
+
+rule sample_retries:
+    input:
+        check_round,
+        model=model_inputs,
+        adapters=lambda wildcards: adapters_of(wildcards, wildcards.parent),
+        problems=lambda wildcards: split_file(wildcards, "train"),
+        first_verdicts=f"{RUNS}/{{parent}}/first_attempts.verdicts.jsonl",
+        code=code("scripts/sample_retries.py"),
+    output:
+        f"{RUNS}/{{parent}}/r{{round}}-{{method}}/retries.jsonl",
+    params:
+        model=lambda wildcards: model_path(wildcards.model),
+        model_spec=lambda wildcards: config["models"][wildcards.model],
+        method=lambda wildcards: method_settings(config, wildcards.method),
+        dataset=lambda wildcards: config["datasets"][wildcards.dataset],
+        generation=config.get("generation", {}),
+    threads: threads_heavy()
+    resources:
+        gpu=1,
+    log:
+        f"{RUNS}/{{parent}}/r{{round}}-{{method}}/logs/sample_retries.log",
+    benchmark:
+        f"{RUNS}/{{parent}}/r{{round}}-{{method}}/benchmarks/sample_retries.tsv"
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../scripts/sample_retries.py"
+
+
+rule sample_evaluation:
+    input:
+        unpack(policy_inputs),
+        problems=lambda wildcards: split_file(wildcards, "test"),
+        code=code("scripts/sample_evaluation.py"),
+    output:
+        f"{RUNS}/{{policy}}/eval_samples.jsonl",
+    params:
+        model=lambda wildcards: model_path(wildcards.model),
+        model_spec=lambda wildcards: config["models"][wildcards.model],
+        sampling=lambda wildcards: config["datasets"][wildcards.dataset]["evaluation"],
+        generation=config.get("generation", {}),
+    threads: threads_heavy()
+    resources:
+        gpu=1,
+    log:
+        f"{RUNS}/{{policy}}/logs/sample_evaluation.log",
+    benchmark:
+        f"{RUNS}/{{policy}}/benchmarks/sample_evaluation.tsv"
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../scripts/sample_evaluation.py"

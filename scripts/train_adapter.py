@@ -1,0 +1,21 @@
+"""train_adapter: LoRA SFT (TRL SFTTrainer + PEFT) of one round on the parent policy."""
+
+import _repo  # noqa: F401  (this checkout's pidistill on sys.path)
+
+from pidistill.io import read_jsonl
+from pidistill.sft import TrainSettings, train_adapter
+from pidistill.smk import rule_log
+
+with rule_log(snakemake) as log:
+    pairs = read_jsonl(snakemake.input.pairs)
+    summary = train_adapter(
+        pairs,
+        model=snakemake.params.model,
+        parent_adapters=snakemake.input.parent_adapters,
+        settings=TrainSettings.from_config(snakemake.params.train),
+        seed=int(snakemake.wildcards.seed),
+        out_dir=snakemake.output[0],
+        threads=snakemake.threads,
+        revision=snakemake.params.model_spec.get("revision"),
+    )
+    log.info("trained=%s on %d pairs (%s)", summary["trained"], summary["n_pairs"], summary["reason"])

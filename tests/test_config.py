@@ -1,0 +1,62 @@
+import copy
+
+import pytest
+import yaml
+
+from pidistill.config import (
+    ConfigError,
+    child_policy,
+    policy_lineage,
+    policy_method,
+    policy_parent,
+    policy_round,
+    study_runs,
+    validate_config,
+)
+
+
+@pytest.fixture
+def demo(repo):
+    return yaml.safe_load((repo / "config" / "config.yaml").read_text())
+
+
+def test_demo_config_is_valid(demo):
+    validate_config(demo)
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda c: c["studies"]["pi_content"].update(seeds=["one"]), r"studies\.pi_content\.seeds\[0\]"),
+        (lambda c: c["methods"]["gold"].update(pii="gold"), r"methods\.gold: unknown key\(s\) \['pii'\]"),
+        (lambda c: c["methods"]["gold"].update(pi="golden"), r"methods\.gold\.pi"),
+        (lambda c: c["studies"]["pi_content"].update(methods=["gold", "nosuch"]), r"studies\.pi_content: unknown method 'nosuch'"),
+        (lambda c: c["studies"]["pi_content"].update(methods=["tests"]), r"methods\.tests\.pi: 'tests' needs a code dataset"),
+        (lambda c: c["datasets"]["toy_math"]["evaluation"].update(k=[1, 99]), r"datasets\.toy_math\.evaluation\.k"),
+        (lambda c: c["train_defaults"].update(learning_rate=-1), r"train_defaults\.learning_rate"),
+        (lambda c: c.update(typo=1), r"unknown key\(s\) \['typo'\]"),
+        (lambda c: c["studies"]["iterative"].pop("rounds"), r"studies\.iterative: kind 'rounds' needs"),
+    ],
+)
+def test_config_errors_name_the_key(demo, mutate, message):
+    bad = copy.deepcopy(demo)
+    mutate(bad)
+    with pytest.raises(ConfigError, match=message):
+        validate_config(bad)
+
+
+def test_policy_paths():
+    p = child_policy(child_policy("base", "gold"), "tryagain")
+    assert p == "base/r1-gold/r2-tryagain"
+    assert policy_round(p) == 2 and policy_method(p) == "tryagain" and policy_parent(p) == "base/r1-gold"
+    assert policy_lineage(p) == ["base/r1-gold", "base/r1-gold/r2-tryagain"]
+    assert policy_lineage("base") == []
+
+
+def test_study_runs_share_the_base(demo):
+    runs = study_runs(demo, "pi_content")
+    assert len(runs) == 3 * (1 + 4)
+    assert {r.policy for r in runs if r.seed == 1} == {"base", "base/r1-gold", "base/r1-gibberish", "base/r1-wrong", "base/r1-tryagain"}
+    rounds = study_runs(demo, "iterative")
+    assert [r.policy for r in rounds] == ["base", "base/r1-tryagain", "base/r1-tryagain/r2-tryagain",
+                                          "base/r1-tryagain/r2-tryagain/r3-tryagain"]

@@ -1,0 +1,92 @@
+"""The transformers backend on a tiny randomly initialised model saved and loaded like a hub model."""
+
+import pytest
+
+from pidistill import tinymodel
+from pidistill.generation import GenerationRequest, PolicySpec, SamplingSettings, load_backend
+from pidistill.seeding import request_seed
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tiny")
+    texts = ["Compute 2+3.", "\\boxed{5}", "Write a Python function f(x) that returns x times 3 plus 1.",
+             "def f(x):\n    return x*3+1", "Try again carefully."] * 20
+    tokenizer = tinymodel.build_tokenizer(texts, vocab_size=300)
+    model = tinymodel.build_model(tinymodel.TinyModelConfig(hidden_size=32, layers=1, heads=2, kv_heads=1,
+                                                            intermediate_size=64), tokenizer)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return str(out)
+
+
+def _requests(ids, seed=1):
+    return [GenerationRequest(f"{i}#0", ({"role": "user", "content": f"Compute {i}+3."},), request_seed(seed, "t", str(i), 0))
+            for i in ids]
+
+
+def test_chat_template_prompt_is_prefix(model_dir):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    prompt = [{"role": "user", "content": "Compute 2+3."}]
+    full = prompt + [{"role": "assistant", "content": "\\boxed{5}"}]
+    a = tok.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+    b = tok.apply_chat_template(full, tokenize=False)
+    assert b.startswith(a) and b.endswith("<|end|>")
+    assert tok.decode(tok("def f(x):\n    return x*3+1")["input_ids"]) == "def f(x):\n    return x*3+1"
+
+
+def test_sample_does_not_depend_on_batch(model_dir):
+    backend = load_backend("transformers", PolicySpec(model_dir), batch_size=8, progress=False)
+    settings = SamplingSettings(temperature=1.0, max_new_tokens=8)
+    alone = backend.generate(_requests([7]), settings)
+    batched = backend.generate(_requests([1, 2, 3, 7, 11, 12]), settings)
+    shuffled = backend.generate(_requests([12, 7, 3]), settings)
+    assert alone[0] == batched[3] == shuffled[1]
+    again = backend.generate(_requests([1, 2, 3, 7, 11, 12]), settings)
+    assert again == batched  # deterministic
+
+
+def test_different_seeds_give_different_samples(model_dir):
+    backend = load_backend("transformers", PolicySpec(model_dir), batch_size=8, progress=False)
+    settings = SamplingSettings(temperature=1.0, max_new_tokens=8)
+    reqs = [GenerationRequest(f"x#{a}", ({"role": "user", "content": "Compute 2+3."},), request_seed(1, "t", "x", a))
+            for a in range(8)]
+    outs = backend.generate(reqs, settings)
+    assert len(set(outs)) > 1
+
+
+def test_greedy_when_temperature_zero(model_dir):
+    backend = load_backend("transformers", PolicySpec(model_dir), batch_size=8, progress=False)
+    settings = SamplingSettings(temperature=0.0, max_new_tokens=8)
+    a = backend.generate(_requests([5], seed=1), settings)
+    b = backend.generate(_requests([5], seed=2), settings)
+    assert a == b
+
+
+def test_gumbel_sampler_matches_softmax_frequencies():
+    import torch
+
+    from pidistill.generation.hf import SeededGumbelSampler
+
+    logits = torch.tensor([[2.0, 1.0, 0.0, -1.0]])
+    probs = torch.softmax(logits / 0.7, -1)[0]
+    counts = torch.zeros(4)
+    for s in range(3000):
+        sampler = SeededGumbelSampler([s], temperature=0.7, top_p=1.0)
+        counts[int(sampler(torch.zeros(1, 3, dtype=torch.long), logits.clone()).argmax())] += 1
+    assert torch.allclose(counts / counts.sum(), probs, atol=0.03)
+
+
+def test_top_p_keeps_nucleus():
+    import torch
+
+    from pidistill.generation.hf import SeededGumbelSampler
+
+    logits = torch.log(torch.tensor([[0.6, 0.3, 0.05, 0.05]]))
+    seen = set()
+    for s in range(300):
+        sampler = SeededGumbelSampler([s], temperature=1.0, top_p=0.8)
+        seen.add(int(sampler(torch.zeros(1, 2, dtype=torch.long), logits.clone()).argmax()))
+    assert seen == {0, 1}
