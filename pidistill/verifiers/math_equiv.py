@@ -17,7 +17,8 @@ Corrections on top of math-verify 0.9.0 (each one tested in tests/test_math_veri
   sets, intervals of them), we re-evaluate them with 60 significant digits and keep the verdict only
   if they agree relatively (1e-12 between exact values; 1e-3 when a side is a decimal, which still
   accepts any answer rounded to 6 decimals for values of at least about 1e-3).
-* ``\\mathrm{e}`` is read as Euler's number (math-verify parses ``1 - \\frac{1}{\\mathrm{e}}`` as 1).
+* ``\\mathrm{e}`` is read as Euler's number (math-verify cannot parse ``1 - \\frac{1}{\\mathrm{e}}``
+  in a box, and reads it as 1 inside ``$...$``).
 * elementwise rescue: a compound answer (tuple, interval, set or list) whose delimiters and part
   count agree with the gold's and whose parts are each equivalent is accepted even if math-verify
   rejects the whole (parts are compared in order, or as a matching for sets and bare lists).
