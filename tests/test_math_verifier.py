@@ -334,6 +334,24 @@ def test_timeout_off_main_thread_uses_the_pool():
     assert time.monotonic() - t < 20
 
 
+def _verify_in_child(force_pool: bool):
+    if force_pool:
+        mv.POOL_MIN = 1
+    items = [(Problem(id="a", domain="math", prompt="", answer="5"), boxed(EXPLOSIVE)),
+             (Problem(id="b", domain="math", prompt="", answer="\\frac12"), boxed("0.5"))]
+    return [v.reason for v in mv.verify_batch(items, settings(timeout_s=0.5, workers=2))]
+
+
+@pytest.mark.parametrize("force_pool", [False, True])
+def test_timeout_inside_a_daemonic_worker_process(force_pool):
+    """The pipeline may call the verifier from its own (daemonic) worker processes."""
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        reasons = pool.apply_async(_verify_in_child, (force_pool,)).get(timeout=60)
+    assert reasons == ["timeout", "ok"]
+
+
 def test_pool_hard_kill(monkeypatch):
     from pidistill.verifiers.math_pool import HANG_ENV, judge_many
 
