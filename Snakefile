@@ -13,6 +13,21 @@ configfile: "config/config.yaml"
 
 
 include: "rules/common.smk"
+
+
+wildcard_constraints:
+    dataset="[A-Za-z0-9_.-]+",
+    model="[A-Za-z0-9_.-]+",
+    seed="[0-9]+",
+    policy="base(/r[0-9]+-[a-z0-9_]+)*",
+    parent="base(/r[0-9]+-[a-z0-9_]+)*",
+    round="[0-9]+",
+    method="[a-z0-9_]+",
+    split="train|test",
+    kind="first_attempts|retries|eval_samples",
+    study="[a-z0-9_]+",
+
+
 include: "rules/data.smk"
 include: "rules/model.smk"
 include: "rules/sample.smk"

@@ -1,5 +1,6 @@
 # Config helpers and target lists shared by every rule file.
 
+import os
 import sys
 from pathlib import Path
 
@@ -24,21 +25,8 @@ STUDIES = sorted(enabled_studies(config))
 PAPER_PDF = f"{R}/paper/pidistill.pdf"
 
 
-wildcard_constraints:
-    dataset="[A-Za-z0-9_.-]+",
-    model="[A-Za-z0-9_.-]+",
-    seed="[0-9]+",
-    policy="base(/r[0-9]+-[a-z0-9_]+)*",
-    parent="base(/r[0-9]+-[a-z0-9_]+)*",
-    round="[0-9]+",
-    method="[a-z0-9_]+",
-    split="train|test",
-    kind="first_attempts|retries|eval_samples",
-    study="[a-z0-9_]+",
-
-
 def code(script):
-    """The script a rule runs and every pidistill module it imports: editing any reruns the rule."""
+    """The script and every pidistill module it imports, as inputs; editing one reruns the job."""
     return code_files(Path(workflow.basedir) / script, Path(workflow.basedir))
 
 
@@ -57,7 +45,7 @@ def model_path(model):
 
 
 def model_inputs(wildcards):
-    """Files a rule needs for the model: the pretrained demo model, or nothing for a hub model."""
+    """Model files a job needs: the pretrained demo model, or nothing for a hub model."""
     if config["models"][wildcards.model]["source"] == "pretrain":
         return [f"{R}/models/{wildcards.model}"]
     if config["models"][wildcards.model]["source"] == "local":
@@ -104,3 +92,27 @@ def study_round_stats(study):
 
 def study_adapters(study):
     return [f"{R}/runs/{r.run_dir}/{r.policy}/adapter" for r in study_runs(config, study) if r.policy != "base"]
+
+
+def verify_problems(wildcards):
+    """Evaluation samples are checked against the test split, everything else against train."""
+    return split_file(wildcards, "test" if wildcards.kind == "eval_samples" else "train")
+
+
+# ---- report ----------------------------------------------------------------------------------
+
+
+def studies_of_kind(kind):
+    return [s for s in STUDIES if config["studies"][s]["kind"] == kind] or ["__none__"]
+
+
+def study_params(wildcards):
+    study = config["studies"][wildcards.study]
+    labels = {m: config["methods"][m].get("label", m) for m in config["methods"]}
+    return {"name": wildcards.study, **study, "labels": labels}
+
+
+def study_figures(study):
+    if config["studies"][study]["kind"] == "conditions":
+        return [f"{R}/figures/{study}_gains.pdf", f"{R}/figures/{study}_training.pdf"]
+    return [f"{R}/figures/{study}_rounds.pdf"]

@@ -1,16 +1,6 @@
 # Aggregation, figures, tables, quoted numbers and the paper PDF.
 
 
-def studies_of_kind(kind):
-    return [s for s in STUDIES if config["studies"][s]["kind"] == kind] or ["__none__"]
-
-
-def study_params(wildcards):
-    study = config["studies"][wildcards.study]
-    labels = {m: config["methods"][m].get("label", m) for m in config["methods"]}
-    return {"name": wildcards.study, **study, "labels": labels}
-
-
 rule aggregate_study:
     input:
         evaluations=lambda wildcards: study_evaluations(wildcards.study),
@@ -23,7 +13,6 @@ rule aggregate_study:
         curves=f"{R}/studies/{{study}}/training_curves.csv",
     params:
         study=study_params,
-        results=R,
     log:
         f"{R}/logs/aggregate_study/{{study}}.log",
     conda:
@@ -94,12 +83,6 @@ rule tabulate_study:
         "../scripts/tabulate_study.py"
 
 
-def study_figures(study):
-    if config["studies"][study]["kind"] == "conditions":
-        return [f"{R}/figures/{study}_gains.pdf", f"{R}/figures/{study}_training.pdf"]
-    return [f"{R}/figures/{study}_rounds.pdf"]
-
-
 rule write_paper_sections:
     input:
         numbers=expand(f"{R}/studies/{{study}}/numbers.json", study=STUDIES),
@@ -128,11 +111,13 @@ rule build_paper:
         figures=[f for s in STUDIES for f in study_figures(s)],
     output:
         PAPER_PDF,
+    params:
+        build_dir=lambda wildcards, output: os.path.dirname(output[0]),
     log:
         f"{R}/logs/build_paper.log",
     conda:
         "../envs/latex.yaml"
     shell:
-        "cp {input.main} {R}/paper/main.tex && log=$(realpath -m {log}) && cd {R}/paper && "
+        "cp {input.main} {params.build_dir}/main.tex && log=$(realpath -m {log}) && cd {params.build_dir} && "
         "SOURCE_DATE_EPOCH=0 FORCE_SOURCE_DATE=1 latexmk -pdf -interaction=nonstopmode -halt-on-error "
         "-jobname=pidistill main.tex > $log 2>&1"

@@ -1,10 +1,6 @@
 # Verification of any samples file (first attempts, retries, evaluation samples) against its split.
 
 
-def verify_problems(wildcards):
-    return split_file(wildcards, "test" if wildcards.kind == "eval_samples" else "train")
-
-
 rule verify_samples:
     input:
         samples=f"{RUNS}/{{policy}}/{{kind}}.jsonl",

@@ -11,12 +11,12 @@ with rule_log(snakemake) as log:
     study = snakemake.params.study
     config_like = {"studies": {study["name"]: study}}
     runs = study_runs(config_like, study["name"])
-    root = f"{snakemake.params.results}/runs"
-    evaluations = {(r.run_dir, r.policy): read_json(f"{root}/{r.run_dir}/{r.policy}/evaluation.json") for r in runs}
-    stats = {(r.run_dir, r.policy): read_json(f"{root}/{r.run_dir}/{r.policy}/round_stats.json")
-             for r in runs if r.policy != "base"}
-    trainings = {(r.run_dir, r.policy): read_json(f"{root}/{r.run_dir}/{r.policy}/adapter/training.json")
-                 for r in runs if r.policy != "base"}
+    trained = [r for r in runs if r.policy != "base"]
+    # the rule lists inputs in study_runs order: evaluations for every run, the rest for trained runs
+    evaluations = {(r.run_dir, r.policy): read_json(p) for r, p in zip(runs, snakemake.input.evaluations, strict=True)}
+    stats = {(r.run_dir, r.policy): read_json(p) for r, p in zip(trained, snakemake.input.round_stats, strict=True)}
+    trainings = {(r.run_dir, r.policy): read_json(f"{p}/training.json")
+                 for r, p in zip(trained, snakemake.input.adapters, strict=True)}
     df = run_rows(runs, evaluations, stats, trainings, study["labels"])
     write_csv(df, snakemake.output.runs)
     if study["kind"] == "conditions":

@@ -125,10 +125,15 @@ def to_problem(item: CodeItem, index: int, split: str) -> Problem:
 def make_splits(seed: int, n_train: int, n_test: int) -> tuple[list[Problem], list[Problem]]:
     rng = random.Random(seed)
     items: dict[str, CodeItem] = {}
-    while len(items) < n_train + n_test:
+    for _ in range(1000 * (n_train + n_test)):
+        if len(items) == n_train + n_test:
+            break
         item = random_item(rng)
         items.setdefault(item.key, item)
+    else:
+        raise ValueError(f"asked for {n_train} + {n_test} distinct problems; the toy space has only {len(items)}")
     ordered = list(items.values())
+    rng.shuffle(ordered)  # small families fill up first while drawing; mix them across the splits
     train = [to_problem(it, i, "train") for i, it in enumerate(ordered[:n_train])]
     test = [to_problem(it, i, "test") for i, it in enumerate(ordered[n_train:])]
     return train, test
