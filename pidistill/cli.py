@@ -2,6 +2,13 @@
 
     pidistill prepare NAME [--source FILE] --out problems.jsonl [--option key=value ...]
     pidistill verify --problems problems.jsonl --samples samples.jsonl --out verdicts.jsonl
+    pidistill sample --model DIR_OR_HUB_ID [--adapter DIR ...] --problems P --n N --seed S --out samples.jsonl
+    pidistill retry --model M [--adapter DIR ...] --problems P --verdicts first.verdicts.jsonl --pi gold --out retries.jsonl
+    pidistill pairs --problems P --first-verdicts F --retry-verdicts R --out sft_pairs.jsonl
+    pidistill train --model M [--adapter DIR ...] --pairs sft_pairs.jsonl --out adapter_dir
+    pidistill evaluate --problems P --verdicts eval.verdicts.jsonl --k 1 8 --out evaluation.json
+
+Each subcommand is the stage a Snakemake rule runs, with the same library code.
 """
 
 from __future__ import annotations
@@ -47,6 +54,103 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _backend(args: argparse.Namespace):
+    from pidistill.generation import PolicySpec, load_backend
+
+    policy = PolicySpec(model=args.model, adapters=list(args.adapter or []), revision=args.revision)
+    return load_backend(args.backend, policy, batch_size=args.batch_size)
+
+
+def _sampling(args: argparse.Namespace):
+    from pidistill.generation import SamplingSettings
+
+    return SamplingSettings(temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens)
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from pidistill.io import write_jsonl
+    from pidistill.problems import read_problems
+    from pidistill.sampling import sample_attempts
+
+    problems = read_problems(args.problems)
+    rows = sample_attempts(_backend(args), problems, args.n, args.seed, args.stage, _sampling(args))
+    write_jsonl(args.out, rows)
+    return 0
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    from pidistill.io import read_jsonl, write_jsonl
+    from pidistill.problems import read_problems
+    from pidistill.retry import DEFAULT_RETRY_TEXT, RetrySpec
+    from pidistill.sampling import sample_retries
+
+    retry_text = dict(DEFAULT_RETRY_TEXT)
+    problems = read_problems(args.problems)
+    if args.retry_text:
+        for p in problems:
+            retry_text[p.domain] = args.retry_text
+    spec = RetrySpec(pi=args.pi, k=args.k, retry_text=retry_text)
+    verdicts = read_jsonl(args.verdicts)
+    backend = _backend(args) if any(not v["passed"] for v in verdicts) else None
+    write_jsonl(args.out, sample_retries(backend, problems, verdicts, spec, args.seed, _sampling(args)))
+    return 0
+
+
+def cmd_pairs(args: argparse.Namespace) -> int:
+    from pidistill.io import read_jsonl, write_json, write_jsonl
+    from pidistill.problems import read_problems
+    from pidistill.sft import build_pairs, filter_correct, retry_statistics
+
+    problems = read_problems(args.problems)
+    first, retries = read_jsonl(args.first_verdicts), read_jsonl(args.retry_verdicts)
+    pairs = build_pairs(problems, filter_correct(retries, args.threshold))
+    write_jsonl(args.out, pairs)
+    stats = retry_statistics(first, retries, pairs)
+    if args.stats:
+        write_json(args.stats, stats)
+    print(f"{stats['n_pairs']} pairs; retry success on failed problems {stats['retry_success_rate']:.3f}", file=sys.stderr)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from pidistill.io import read_jsonl
+    from pidistill.sft import TrainSettings, train_adapter
+
+    settings = TrainSettings(steps=args.steps, learning_rate=args.learning_rate, batch_size=args.batch_size,
+                             lora_r=args.lora_r, lora_alpha=args.lora_alpha, min_pairs=args.min_pairs)
+    summary = train_adapter(read_jsonl(args.pairs), args.model, args.adapter or [], settings, args.seed, args.out,
+                            threads=args.threads, revision=args.revision)
+    print(f"trained={summary['trained']} on {summary['n_pairs']} pairs ({summary['reason']})", file=sys.stderr)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from pidistill.evaluate import summarize
+    from pidistill.io import read_jsonl, write_json
+    from pidistill.problems import read_problems
+
+    summary = summarize(read_problems(args.problems), read_jsonl(args.verdicts), args.k)
+    write_json(args.out, summary)
+    print(" ".join(f"{k}={v:.4f}" for k, v in summary["metrics"].items()), file=sys.stderr)
+    return 0
+
+
+def _policy_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="a local model directory or a hub id")
+    p.add_argument("--adapter", action="append", help="adapter directory of an earlier round (repeat, oldest first)")
+    p.add_argument("--revision", help="hub revision of the model")
+    p.add_argument("--seed", type=int, default=0, help="run seed (request seeds derive from it)")
+
+
+def _generation_args(p: argparse.ArgumentParser) -> None:
+    _policy_args(p)
+    p.add_argument("--backend", default="transformers", choices=["transformers", "vllm"])
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--temperature", type=float, default=0.7)
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--max-new-tokens", type=int, default=256)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pidistill", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -67,6 +171,53 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--answer-fallback", action="store_true", help='math: accept "the answer is X" without \\boxed{}')
     v.add_argument("--graded", action="store_true", help="math: score is the graded credit in [0, 1] (default: 0/1)")
     v.set_defaults(func=cmd_verify)
+
+    s = sub.add_parser("sample", help="sample n attempts per problem from a policy")
+    _generation_args(s)
+    s.add_argument("--problems", required=True)
+    s.add_argument("--n", type=int, default=1)
+    s.add_argument("--stage", default="first_attempt", help="stage name mixed into request seeds")
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_sample)
+
+    r = sub.add_parser("retry", help="retry every failed first attempt K times under a PI condition")
+    _generation_args(r)
+    r.add_argument("--problems", required=True)
+    r.add_argument("--verdicts", required=True, help="verdicts of the first attempts")
+    r.add_argument("--pi", default="none", choices=["none", "gold", "gibberish", "wrong", "tests", "other_tests"])
+    r.add_argument("--k", type=int, default=1)
+    r.add_argument("--retry-text", help="override the domain's retry message")
+    r.add_argument("--out", required=True)
+    r.set_defaults(func=cmd_retry)
+
+    pr = sub.add_parser("pairs", help="filter correct retries into SFT pairs")
+    pr.add_argument("--problems", required=True)
+    pr.add_argument("--first-verdicts", required=True)
+    pr.add_argument("--retry-verdicts", required=True)
+    pr.add_argument("--threshold", type=float, help="keep retries with graded score >= threshold (default: passed)")
+    pr.add_argument("--out", required=True)
+    pr.add_argument("--stats", help="also write the round statistics (JSON)")
+    pr.set_defaults(func=cmd_pairs)
+
+    t = sub.add_parser("train", help="LoRA SFT of one round (TRL SFTTrainer + PEFT)")
+    _policy_args(t)
+    t.add_argument("--pairs", required=True)
+    t.add_argument("--out", required=True, help="adapter directory")
+    t.add_argument("--steps", type=int, default=60)
+    t.add_argument("--learning-rate", type=float, default=2e-5)
+    t.add_argument("--batch-size", type=int, default=8)
+    t.add_argument("--lora-r", type=int, default=16)
+    t.add_argument("--lora-alpha", type=int, default=32)
+    t.add_argument("--min-pairs", type=int, default=1)
+    t.add_argument("--threads", type=int, default=1)
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("evaluate", help="pass@1 and unbiased pass@k from verified samples")
+    e.add_argument("--problems", required=True)
+    e.add_argument("--verdicts", required=True)
+    e.add_argument("--k", type=int, nargs="+", default=[1])
+    e.add_argument("--out", required=True)
+    e.set_defaults(func=cmd_evaluate)
     return parser
 
 

@@ -166,6 +166,22 @@ def method_settings(config: dict, method: str) -> dict:
     return m
 
 
+def retry_settings(config: dict, method: str) -> dict:
+    """Only what the retry sampling of a method depends on (not its training hyperparameters),
+    so changing a learning rate does not resample retries."""
+    m = method_settings(config, method)
+    return {k: m[k] for k in ("pi", "k", "retry_text", "pi_template", "gibberish") if k in m}
+
+
+def canonical(obj):
+    """``obj`` with every mapping's keys in sorted order (lists keep their order: it means something)."""
+    if isinstance(obj, dict):
+        return {k: canonical(obj[k]) for k in sorted(obj)}
+    if isinstance(obj, list):
+        return [canonical(v) for v in obj]
+    return obj
+
+
 def load_config(path: str | Path) -> dict:
     config = yaml.safe_load(Path(path).read_text())
     return validate_config(config)

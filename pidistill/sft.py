@@ -105,6 +105,7 @@ def train_adapter(
     import torch
     from datasets import Dataset
     from peft import LoraConfig, get_peft_model
+    from transformers import set_seed
     from trl import SFTConfig, SFTTrainer
 
     from pidistill.generation import PolicySpec
@@ -116,6 +117,7 @@ def train_adapter(
     base, tokenizer = load_policy(PolicySpec(model, list(parent_adapters), revision=revision,
                                              dtype="bfloat16" if settings.bf16 else "float32"))
     base.train()
+    set_seed(seed)  # LoRA's A matrices are drawn when the adapter is created, before the trainer seeds
     lora = LoraConfig(r=settings.lora_r, lora_alpha=settings.lora_alpha, lora_dropout=settings.lora_dropout,
                       target_modules=settings.target_modules, task_type="CAUSAL_LM")
     peft_model = get_peft_model(base, lora)

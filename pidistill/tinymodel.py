@@ -77,6 +77,7 @@ class TinyModelConfig:
     seed: int = 0
     corpus_size: int = 6000
     retry_fraction: float = 0.3
+    hint_fraction: float = 0.5
     p_correct: dict = field(default_factory=lambda: {"math": 0.5, "code": 0.5})
 
 
@@ -105,8 +106,29 @@ def build_model(cfg: TinyModelConfig, tokenizer):
     return model
 
 
+def _peer_hint(module, item, rng: random.Random, p_correct: float) -> str:
+    """A hint line from a peer as reliable as the author: about the item itself with probability
+    ``p_correct``, otherwise about another random item. Rendered with the PI templates' wording."""
+    from pidistill.domains import toy_code, toy_math
+    from pidistill.retry import DEFAULT_TEMPLATES
+
+    about = item if rng.random() < p_correct else module.random_item(rng)
+    if module is toy_math:
+        return DEFAULT_TEMPLATES["gold"].format(pi=about.value)
+    if rng.random() < 0.5:
+        return DEFAULT_TEMPLATES["gold"].format(pi=toy_code.code_for(about.body()))
+    tests = "\n".join(f"assert f({x}) == {about.value(x)}" for x in toy_code.hidden_inputs(about))
+    return DEFAULT_TEMPLATES["tests"].format(pi=tests)
+
+
 def corpus_dialogues(domains: dict[str, str], retry_texts: dict[str, str], cfg: TinyModelConfig) -> list[dict]:
-    """Pretraining dialogues from the toy authors; ``domains`` maps dataset name -> toy module name."""
+    """Pretraining dialogues from the toy authors; ``domains`` maps dataset name -> toy module name.
+
+    A retry dialogue's message is the domain's retry text; in ``hint_fraction`` of them it is
+    followed by a peer's hint line (see ``_peer_hint``), so the model has seen retry messages that
+    carry extra information of the same reliability as its own attempts, neither always right nor
+    always noise.
+    """
     from pidistill.domains import toy_code, toy_math
 
     modules = {"toy_math": toy_math, "toy_code": toy_code}
@@ -125,10 +147,13 @@ def corpus_dialogues(domains: dict[str, str], retry_texts: dict[str, str], cfg: 
             first = rng.choice(module.slips(item))
             first_text = render(first) if domain == "math" else toy_code.code_for(first)
             second = module.author_attempt(item, rng, p, avoid=first if domain == "math" else first_text)
+            message = retry_texts[domain]
+            if rng.random() < cfg.hint_fraction:
+                message += "\n" + _peer_hint(module, item, rng, p)
             messages = [
                 {"role": "user", "content": prompt},
                 {"role": "assistant", "content": first_text},
-                {"role": "user", "content": retry_texts[domain]},
+                {"role": "user", "content": message},
                 {"role": "assistant", "content": render(second)},
             ]
         else:

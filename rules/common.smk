@@ -7,8 +7,10 @@ from pathlib import Path
 sys.path.insert(0, workflow.basedir)  # the pidistill package of this checkout
 
 from pidistill.config import (
+    canonical,
     enabled_studies,
     method_settings,
+    retry_settings,
     policy_lineage,
     policy_parent,
     policy_round,
@@ -18,6 +20,10 @@ from pidistill.config import (
 from pidistill.codedeps import code_files
 
 validate_config(config)
+# Sorted keys everywhere: params compare by value, so reordering a config file reruns nothing.
+_canonical = canonical(config)
+config.clear()
+config.update(_canonical)
 
 R = config["results"]
 RUNS = f"{R}/runs/{{dataset}}/{{model}}/seed{{seed}}"

@@ -121,3 +121,12 @@ rule build_paper:
         "cp {input.main} {params.build_dir}/main.tex && log=$(realpath -m {log}) && cd {params.build_dir} && "
         "SOURCE_DATE_EPOCH=0 FORCE_SOURCE_DATE=1 latexmk -pdf -interaction=nonstopmode -halt-on-error "
         "-jobname=pidistill main.tex > $log 2>&1"
+
+
+rule paper_inputs:
+    """Everything the paper is built from (tables, figures, numbers), without running LaTeX."""
+    input:
+        rules.build_paper.input.numbers,
+        rules.build_paper.input.sections,
+        rules.build_paper.input.tables,
+        rules.build_paper.input.figures,

@@ -6,13 +6,14 @@ rule sample_first_attempts:
     input:
         unpack(policy_inputs),
         problems=lambda wildcards: split_file(wildcards, "train"),
-        code=code("scripts/sample_first_attempts.py"),
+        code=code("scripts/sample_attempts.py"),
     output:
         f"{RUNS}/{{policy}}/first_attempts.jsonl",
     params:
         model=lambda wildcards: model_path(wildcards.model),
         model_spec=lambda wildcards: config["models"][wildcards.model],
         sampling=lambda wildcards: config["datasets"][wildcards.dataset]["first_attempts"],
+        stage="first_attempt",
         generation=config.get("generation", {}),
     threads: threads_heavy()
     resources:
@@ -24,7 +25,7 @@ rule sample_first_attempts:
     conda:
         "../envs/torch.yaml"
     script:
-        "../scripts/sample_first_attempts.py"
+        "../scripts/sample_attempts.py"
 
 
 rule sample_retries:
@@ -40,7 +41,7 @@ rule sample_retries:
     params:
         model=lambda wildcards: model_path(wildcards.model),
         model_spec=lambda wildcards: config["models"][wildcards.model],
-        method=lambda wildcards: method_settings(config, wildcards.method),
+        method=lambda wildcards: retry_settings(config, wildcards.method),
         dataset=lambda wildcards: config["datasets"][wildcards.dataset],
         generation=config.get("generation", {}),
     threads: threads_heavy()
@@ -60,13 +61,14 @@ rule sample_evaluation:
     input:
         unpack(policy_inputs),
         problems=lambda wildcards: split_file(wildcards, "test"),
-        code=code("scripts/sample_evaluation.py"),
+        code=code("scripts/sample_attempts.py"),
     output:
         f"{RUNS}/{{policy}}/eval_samples.jsonl",
     params:
         model=lambda wildcards: model_path(wildcards.model),
         model_spec=lambda wildcards: config["models"][wildcards.model],
         sampling=lambda wildcards: config["datasets"][wildcards.dataset]["evaluation"],
+        stage="evaluation",
         generation=config.get("generation", {}),
     threads: threads_heavy()
     resources:
@@ -78,4 +80,4 @@ rule sample_evaluation:
     conda:
         "../envs/torch.yaml"
     script:
-        "../scripts/sample_evaluation.py"
+        "../scripts/sample_attempts.py"

@@ -60,3 +60,11 @@ def test_study_runs_share_the_base(demo):
     rounds = study_runs(demo, "iterative")
     assert [r.policy for r in rounds] == ["base", "base/r1-tryagain", "base/r1-tryagain/r2-tryagain",
                                           "base/r1-tryagain/r2-tryagain/r3-tryagain"]
+
+
+def test_canonical_sorts_mappings_not_lists():
+    from pidistill.config import canonical
+
+    out = canonical({"b": 1, "a": {"d": [3, {"z": 1, "y": 2}], "c": 0}})
+    assert list(out) == ["a", "b"] and list(out["a"]) == ["c", "d"]
+    assert out["a"]["d"][0] == 3 and list(out["a"]["d"][1]) == ["y", "z"]

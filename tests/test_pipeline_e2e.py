@@ -22,7 +22,7 @@ pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
-COPY = ["Snakefile", "rules", "scripts", "config", "paper", "pidistill", "tests/configs"]
+COPY = ["Snakefile", "rules", "scripts", "config", "envs", "paper", "pidistill", "tests/configs"]
 HAVE_LATEX = shutil.which("latexmk") is not None and shutil.which("pdflatex") is not None
 
 
@@ -39,7 +39,7 @@ def make_workdir(dest: Path) -> Path:
 
 
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    cmd = [str(SNAKEMAKE), "--cores", "2", "--configfile", "tests/configs/e2e.yaml", *args]
+    cmd = [str(SNAKEMAKE), *args, "--cores", "2", "--configfile", "tests/configs/e2e.yaml"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=env)
     if check and proc.returncode != 0:
@@ -51,9 +51,9 @@ def target(workdir: Path) -> str:
     return "all" if HAVE_LATEX else "paper_inputs"
 
 
-def planned_jobs(workdir: Path, *extra: str) -> dict[str, int]:
-    """Rule -> job count that a dry run would execute."""
-    proc = snakemake(workdir, "-n", "--quiet", "rules", *extra)
+def planned_jobs(workdir: Path, goal: str, *extra: str) -> dict[str, int]:
+    """Rule -> job count that a dry run for ``goal`` would execute."""
+    proc = snakemake(workdir, goal, "-n", *extra)
     counts: dict[str, int] = {}
     for line in (proc.stdout + proc.stderr).splitlines():
         m = re.match(r"^([a-z_]+)\s+(\d+)$", line.strip())
@@ -129,7 +129,13 @@ def test_code_change_reruns_only_dependents(built):
 
 
 def test_params_change_reruns_only_that_study(built):
-    jobs = planned_jobs(built, target(built), "--config", "studies={'iterative': {'stop_below': 0.5}}")
+    import yaml
+
+    cfg_path = built / "tests" / "configs" / "e2e.yaml"
+    cfg = yaml.safe_load(cfg_path.read_text())
+    cfg["studies"]["iterative"]["stop_below"] = 0.5
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    jobs = planned_jobs(built, target(built))
     assert jobs.get("aggregate_study") == 1  # iterative only
     assert not set(jobs) & {"pretrain_demo_model", "sample_first_attempts", "sample_retries", "train_adapter",
                            "sample_evaluation", "verify_samples", "evaluate_policy", "plot_condition_study"}

@@ -11,8 +11,8 @@ from pidistill.report.fmt import latex_escape as esc
 
 def _figure(path: str, label: str, caption: str) -> str:
     return (
-        "\\begin{figure}[t]\n\\centering\n"
-        f"\\includegraphics[width=\\linewidth]{{../figures/{path}}}\n"
+        "\\begin{figure}[!ht]\n\\centering\n"
+        f"\\includegraphics[width=0.78\\linewidth]{{../figures/{path}}}\n"
         f"\\caption{{{caption}}}\n\\label{{{label}}}\n\\end{{figure}}\n"
     )
 

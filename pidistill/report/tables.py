@@ -12,7 +12,7 @@ from pidistill.report.fmt import num, pct, pp
 
 def _table(colspec: str, header: list[str], body: list[list[str]], caption: str, label: str) -> str:
     lines = [
-        r"\begin{table}[t]", r"\centering", r"\small",
+        r"\begin{table}[!ht]", r"\centering", r"\small",
         rf"\caption{{{caption}}}", rf"\label{{{label}}}",
         rf"\begin{{tabular}}{{{colspec}}}", r"\toprule",
         " & ".join(header) + r" \\", r"\midrule",

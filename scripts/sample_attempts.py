@@ -1,4 +1,5 @@
-"""sample_evaluation: n samples per test problem from the policy, for pass@k."""
+"""sample_first_attempts / sample_evaluation: n single-turn samples per problem from the policy
+(first attempts on the train split, evaluation samples on the test split)."""
 
 import _repo  # noqa: F401  (this checkout's pidistill on sys.path)
 
@@ -12,7 +13,7 @@ with rule_log(snakemake) as log:
     problems = read_problems(snakemake.input.problems)
     sampling = snakemake.params.sampling
     backend = backend_for(snakemake, snakemake.input.adapters)
-    rows = sample_attempts(backend, problems, sampling["n"], int(snakemake.wildcards.seed), "evaluation",
+    rows = sample_attempts(backend, problems, sampling["n"], int(snakemake.wildcards.seed), snakemake.params.stage,
                            SamplingSettings.from_config(sampling))
     write_jsonl(snakemake.output[0], rows)
-    log.info("%d samples for %d test problems", len(rows), len(problems))
+    log.info("%d %s samples for %d problems", len(rows), snakemake.params.stage, len(problems))
