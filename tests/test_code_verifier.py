@@ -134,3 +134,26 @@ def test_verify_samples_and_cli(tmp_path):
     assert [g["passed"] for g in got] == [True, False] and [g["k"] for g in got] == [1, 2]
     direct = verify_samples({"mbpp/x": MB}, rows, S)
     assert [d["passed"] for d in direct] == [True, False]
+
+
+def _unshare_works() -> bool:
+    """Whether this machine lets root create mount+net namespaces (probed in a child process)."""
+    import os
+    import subprocess
+    import sys
+
+    probe = ("import ctypes, os; libc = ctypes.CDLL(None, use_errno=True); "
+             "raise SystemExit(0 if libc.unshare(0x00020000 | 0x40000000) == 0 else 1)")
+    return os.geteuid() == 0 and subprocess.run([sys.executable, "-c", probe]).returncode == 0
+
+
+@pytest.mark.skipif(not _unshare_works(), reason="no namespaces on this machine")
+def test_no_silent_fallback_when_namespaces_work():
+    """Where namespaces work, the verifier must use them, wherever the checkout or venv lives
+    (a checkout under /tmp once made the root builder fail and fall back to rlimits)."""
+    from pidistill.domains import toy_code
+    from pidistill.verifiers import VerifierSettings, verify_items
+
+    problem = toy_code.make_splits(0, 3, 1)[0][0]
+    verdict = verify_items([(problem, problem.solution)], VerifierSettings())[0]
+    assert verdict.passed and verdict.extra["isolation"] == "namespaces"

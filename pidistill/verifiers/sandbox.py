@@ -151,7 +151,10 @@ def _build_root(tmpfs_mb: int) -> str:
     for dev in ("null", "zero", "urandom", "random"):
         open(root + "/dev/" + dev, "w").close()
         mount("/dev/" + dev, root + "/dev/" + dev, None, MS_BIND)
-    os.makedirs(root + "/tmp", mode=0o755)  # each candidate's working directory is bound here
+    # Each candidate's working directory is bound over /tmp. A bound prefix may already live under
+    # /tmp (a checkout in /tmp/...): the bind hides it from the candidate, which needs only the
+    # stdlib its zygote pre-imported. Failing here would silently drop to the weaker rlimits mode.
+    os.makedirs(root + "/tmp", mode=0o755, exist_ok=True)
     os.makedirs(root + "/.work", mode=0o700)
     os.makedirs(root + "/proc", mode=0o555)  # left empty: no /proc inside
     return root
