@@ -37,6 +37,18 @@ include: "rules/evaluate.smk"
 include: "rules/report.smk"
 
 
+# Figures, tables and LaTeX are quick and need the whole results tree: on a cluster they run on the
+# submit host, not as jobs.
+localrules:
+    all,
+    paper_inputs,
+    plot_condition_study,
+    plot_round_study,
+    tabulate_study,
+    write_paper_sections,
+    build_paper,
+
+
 rule all:
     input:
         PAPER_PDF,

@@ -64,7 +64,7 @@ def _check_references(config: dict) -> None:
         for ds in model.get("pretrain", {}).get("datasets", []):
             if ds not in config["datasets"]:
                 raise ConfigError(f"config key models.{name}.pretrain.datasets: unknown dataset {ds!r}")
-    for sname, study in config["studies"].items():
+    for sname, study in enabled_studies(config).items():
         where = f"studies.{sname}"
         if study["dataset"] not in config["datasets"]:
             raise ConfigError(f"config key {where}.dataset: unknown dataset {study['dataset']!r}")

@@ -2,8 +2,8 @@
 
 An SFT pair is (the original problem, WITHOUT the PI or the failed attempt) -> (the correct retry).
 Training uses TRL's ``SFTTrainer`` on prompt-completion conversational data (loss on the completion
-only) with a PEFT LoRA adapter on top of the parent policy (the base model with the adapters of
-earlier rounds merged in). A round whose filtered set is smaller than ``min_pairs`` trains nothing:
+only) with a PEFT LoRA adapter. Round 1 creates the adapter; round r+1 continues training round r's
+adapter, so every policy is the base model plus one adapter (which vLLM can serve without merging). A round whose filtered set is smaller than ``min_pairs`` trains nothing:
 its adapter directory records why, and its policy is the parent's.
 """
 
@@ -104,23 +104,29 @@ def train_adapter(
 
     import torch
     from datasets import Dataset
-    from peft import LoraConfig, get_peft_model
+    from peft import LoraConfig, PeftModel, get_peft_model
     from transformers import set_seed
     from trl import SFTConfig, SFTTrainer
 
-    from pidistill.generation import PolicySpec
+    from pidistill.generation import PolicySpec, effective_adapter
     from pidistill.generation.hf import load_policy
 
     torch.set_num_threads(threads)
     torch.set_flush_denormal(True)  # denormals make CPU training crawl
     cuda = torch.cuda.is_available()
-    base, tokenizer = load_policy(PolicySpec(model, list(parent_adapters), revision=revision,
+    base, tokenizer = load_policy(PolicySpec(model, [], revision=revision,
                                              dtype="bfloat16" if settings.bf16 else "float32"))
     base.train()
     set_seed(seed)  # LoRA's A matrices are drawn when the adapter is created, before the trainer seeds
-    lora = LoraConfig(r=settings.lora_r, lora_alpha=settings.lora_alpha, lora_dropout=settings.lora_dropout,
-                      target_modules=settings.target_modules, task_type="CAUSAL_LM")
-    peft_model = get_peft_model(base, lora)
+    parent = effective_adapter(parent_adapters)
+    if parent is not None:
+        # round r+1 starts from round r's policy: continue training its adapter (its rank and targets)
+        peft_model = PeftModel.from_pretrained(base, parent, is_trainable=True)
+    else:
+        lora = LoraConfig(r=settings.lora_r, lora_alpha=settings.lora_alpha, lora_dropout=settings.lora_dropout,
+                          target_modules=settings.target_modules, task_type="CAUSAL_LM")
+        peft_model = get_peft_model(base, lora)
+    summary["continued_from"] = parent
     args = SFTConfig(
         output_dir=str(out_dir / "_trainer"),
         max_steps=settings.steps,

@@ -31,6 +31,11 @@ STUDIES = sorted(enabled_studies(config))
 PAPER_PDF = f"{R}/paper/pidistill.pdf"
 
 
+# Generation runs in the vLLM environment when the config asks for that backend (the cluster), and in
+# the transformers one otherwise; training always uses envs/torch.yaml (see envs/vllm.yaml for why).
+GENERATION_ENV = "../envs/vllm.yaml" if config.get("generation", {}).get("backend") == "vllm" else "../envs/torch.yaml"
+
+
 def code(script):
     """The script and every pidistill module it imports, as inputs; editing one reruns the job."""
     return code_files(Path(workflow.basedir) / script, Path(workflow.basedir))

@@ -23,7 +23,7 @@ rule sample_first_attempts:
     benchmark:
         f"{RUNS}/{{policy}}/benchmarks/sample_first_attempts.tsv"
     conda:
-        "../envs/torch.yaml"
+        GENERATION_ENV
     script:
         "../scripts/sample_attempts.py"
 
@@ -52,7 +52,7 @@ rule sample_retries:
     benchmark:
         f"{RUNS}/{{parent}}/r{{round}}-{{method}}/benchmarks/sample_retries.tsv"
     conda:
-        "../envs/torch.yaml"
+        GENERATION_ENV
     script:
         "../scripts/sample_retries.py"
 
@@ -78,6 +78,6 @@ rule sample_evaluation:
     benchmark:
         f"{RUNS}/{{policy}}/benchmarks/sample_evaluation.tsv"
     conda:
-        "../envs/torch.yaml"
+        GENERATION_ENV
     script:
         "../scripts/sample_attempts.py"

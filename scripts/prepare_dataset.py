@@ -10,7 +10,9 @@ with rule_log(snakemake) as log:
     spec = snakemake.params.spec
     for split in ("train", "test"):
         options = dict(spec.get(f"{split}_options", {}))
-        problems = load(spec["loader"], spec.get("source"), **options)
+        loader = spec.get("test_loader", spec["loader"]) if split == "test" else spec["loader"]
+        source = spec.get("test_source", spec.get("source")) if split == "test" else spec.get("source")
+        problems = load(loader, source, **options)
         bad = [p.id for p in problems if p.domain != spec["domain"]]
         if bad:
             raise ValueError(f"datasets.{snakemake.wildcards.dataset}.domain is {spec['domain']!r} but {bad[0]} is not")

@@ -70,3 +70,26 @@ def test_bad_input_names_the_file(tmp_path, capsys):
     assert main(["verify", "--problems", str(bad), "--samples", str(tmp_path / "s.jsonl"), "--out", str(tmp_path / "v.jsonl")]) == 2
     assert "problems.jsonl:2" in capsys.readouterr().err
     assert not (tmp_path / "v.jsonl").exists()
+
+
+def test_round_two_continues_round_ones_adapter(tmp_path, model_dir):
+    from pidistill.generation import effective_adapter
+
+    pairs = [{"id": "x", "attempt": 0, "prompt": [{"role": "user", "content": "Compute 2+2."}],
+              "completion": [{"role": "assistant", "content": "\\boxed{4}"}]}] * 4
+    (tmp_path / "pairs.jsonl").write_text("".join(json.dumps(x) + "\n" for x in pairs))
+    common = ["--model", model_dir, "--pairs", str(tmp_path / "pairs.jsonl"), "--steps", "2", "--learning-rate", "1e-2",
+              "--lora-r", "4", "--lora-alpha", "8"]
+    assert main(["train", *common, "--out", str(tmp_path / "r1")]) == 0
+    (tmp_path / "empty.jsonl").write_text("")
+    assert main(["train", "--model", model_dir, "--adapter", str(tmp_path / "r1"), "--pairs", str(tmp_path / "empty.jsonl"),
+                 "--out", str(tmp_path / "r2")]) == 0  # trains nothing: round 2's policy is round 1's
+    assert effective_adapter([str(tmp_path / "r1"), str(tmp_path / "r2")]) == str(tmp_path / "r1")
+    assert main(["train", *common, "--adapter", str(tmp_path / "r1"), "--adapter", str(tmp_path / "r2"),
+                 "--out", str(tmp_path / "r3")]) == 0
+    summary = json.loads((tmp_path / "r3" / "training.json").read_text())
+    assert summary["continued_from"] == str(tmp_path / "r1")
+    assert effective_adapter([str(tmp_path / p) for p in ("r1", "r2", "r3")]) == str(tmp_path / "r3")
+    w1 = (tmp_path / "r1" / "adapter_model.safetensors").read_bytes()
+    w3 = (tmp_path / "r3" / "adapter_model.safetensors").read_bytes()
+    assert w1 != w3

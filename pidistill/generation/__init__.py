@@ -29,9 +29,22 @@ class GenerationRequest:
     seed: int
 
 
+def effective_adapter(adapters) -> str | None:
+    """The adapter that holds a policy: its newest round that trained something.
+
+    Round r+1 continues training round r's adapter, so one adapter carries all earlier rounds; a
+    round that trained nothing (too few pairs) has no weights and leaves its parent's in force.
+    """
+    from pathlib import Path
+
+    trained = [a for a in adapters if (Path(a) / "adapter_config.json").exists()]
+    return trained[-1] if trained else None
+
+
 @dataclass
 class PolicySpec:
-    """What generates: a base model (local dir or hub id) plus the adapters of earlier rounds, in order."""
+    """What generates: a base model (local dir or hub id) and the adapter directories of its rounds,
+    oldest first (the newest trained one holds the policy, see ``effective_adapter``)."""
 
     model: str
     adapters: list[str] = field(default_factory=list)

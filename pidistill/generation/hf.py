@@ -11,14 +11,15 @@ from __future__ import annotations
 import logging
 from typing import Sequence
 
-from pidistill.generation import GenerationRequest, PolicySpec, SamplingSettings
+from pidistill.generation import GenerationRequest, PolicySpec, SamplingSettings, effective_adapter
 from pidistill.seeding import derive_seed
 
 log = logging.getLogger(__name__)
 
 
-def load_policy(policy: PolicySpec, device: str | None = None):
-    """Base model plus the adapters of earlier rounds merged in order; returns (model, tokenizer)."""
+def load_policy(policy: PolicySpec, device: str | None = None, merge: bool = True):
+    """The base model with the policy's adapter (merged for speed unless ``merge`` is False);
+    returns (model, tokenizer)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -31,23 +32,16 @@ def load_policy(policy: PolicySpec, device: str | None = None):
     kwargs = {"revision": policy.revision} if policy.revision else {}
     tokenizer = AutoTokenizer.from_pretrained(policy.model, **kwargs)
     model = AutoModelForCausalLM.from_pretrained(policy.model, dtype=dtype, **kwargs)
-    for adapter in policy.adapters:
-        model = merge_adapter(model, adapter)
+    adapter = effective_adapter(policy.adapters)
+    if adapter is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter)
+        if merge:
+            model = model.merge_and_unload()
     model.to(device)
     model.eval()
     return model, tokenizer
-
-
-def merge_adapter(model, adapter_dir: str):
-    """Merge one round's LoRA adapter into ``model``; a round that trained nothing has no weights."""
-    from pathlib import Path
-
-    from peft import PeftModel
-
-    if not (Path(adapter_dir) / "adapter_config.json").exists():
-        log.info("adapter %s holds no weights (round trained nothing): policy unchanged", adapter_dir)
-        return model
-    return PeftModel.from_pretrained(model, adapter_dir).merge_and_unload()
 
 
 class SeededGumbelSampler:

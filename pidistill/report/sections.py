@@ -41,7 +41,7 @@ def _rounds(name: str, study: dict, figures: list[str]) -> str:
     r = lambda key: f"\\result{{{name}/{key}}}"  # noqa: E731
     text = (
         f"Round $r+1$ retries the failures of round $r$'s policy with the \\texttt{{{esc(study['method'])}}} method "
-        f"and trains a new adapter on top of it, for {study['rounds']} rounds on \\texttt{{{esc(study['dataset'])}}}. "
+        f"and continues training its adapter, for {study['rounds']} rounds on \\texttt{{{esc(study['dataset'])}}}. "
         f"Round~1 changes test pass@1 by {r('r1/gain')}\\,pp (from {r('r0/acc')}\\% to {r('r1/acc')}\\%); "
         f"the best round is round~{r('best_round')}, at {r('best_gain')}\\,pp over the base policy. "
     )

@@ -66,6 +66,6 @@ def rounds_table(study: str, title: str, rounds: pd.DataFrame, stop_below: float
     header = ["Stage", "Seed", "pass@1 (\\%)", "$\\Delta$ base (pp)", "$\\Delta$ prev. (pp)", "Decay",
               "Retry succ. (\\%)", "Pairs", "Stop?"]
     rule = "" if stop_below is None else f" Stop?: the round's retry success rate on the remaining frontier is below {pct(stop_below, 0)}\\%."
-    caption = (f"{esc(title)}: each round retries the current policy's failures, filters, and trains a new adapter on "
-               "top of the previous round's policy. Decay: this round's gain over the previous round's." + rule)
+    caption = (f"{esc(title)}: each round retries the current policy's failures, filters, and continues training "
+               "the previous round's adapter on the new pairs. Decay: this round's gain over the previous round's." + rule)
     return _table("lrrrrrrrr", header, body, caption, f"tab:{study}")

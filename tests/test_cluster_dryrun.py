@@ -1,0 +1,99 @@
+"""The paper DAG through the slurm profile, dry run (offline): job counts and cluster resources."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pidistill.config import load_config
+from pidistill.dagstats import GENERATION_RULES, sharing_report
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+GPU_RULES = {"sample_first_attempts", "sample_retries", "sample_evaluation", "train_adapter"}
+LOCAL_RULES = {"plot_condition_study", "plot_round_study", "tabulate_study", "write_paper_sections", "build_paper", "all"}
+
+
+@pytest.fixture(scope="module")
+def dryrun(tmp_path_factory) -> str:
+    proc = subprocess.run([str(SNAKEMAKE), "--profile", "slurm", "all", "-n"], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return proc.stdout + proc.stderr
+
+
+def jobs(text: str) -> list[tuple[str, bool, str]]:
+    """(rule, is_local, resources line) for each job of the dry run."""
+    out = []
+    for block in re.split(r"\n(?=\[.*\d{4}\]\n)", text):
+        m = re.search(r"^(local)?rule (\w+):", block, re.M)
+        if m:
+            res = re.search(r"^\s+resources: (.*)$", block, re.M)
+            out.append((m.group(2), bool(m.group(1)), res.group(1) if res else ""))
+    return out
+
+
+def test_job_counts_match_the_studies(dryrun):
+    counts: dict[str, int] = {}
+    for rule, _, _ in jobs(dryrun):
+        counts[rule] = counts.get(rule, 0) + 1
+    expected = sharing_report(load_config(REPO / "config" / "paper.yaml"))["shared"]
+    assert {r: counts.get(r, 0) for r in GENERATION_RULES} == {r: expected.get(r, 0) for r in GENERATION_RULES}
+    cfg = load_config(REPO / "config" / "paper.yaml")
+    enabled = [s for s, v in cfg["studies"].items() if v.get("enabled", True)]
+    assert counts["aggregate_study"] == counts["tabulate_study"] == len(enabled)
+    assert counts["prepare_dataset"] == len({cfg["studies"][s]["dataset"] for s in enabled})
+    assert "pretrain_demo_model" not in counts  # hub models only
+
+
+def test_gpu_rules_get_a_gpu_in_the_gpu_partition(dryrun):
+    seen = set()
+    for rule, local, res in jobs(dryrun):
+        if rule in GPU_RULES:
+            seen.add(rule)
+            assert not local
+            assert "slurm_partition=gpu" in res and "gpu=1" in res and "gpu_model=h200" in res, (rule, res)
+        elif rule in LOCAL_RULES:
+            pass  # a dry run prints every job as "rule"; the localrules directive is checked below
+        else:  # CPU rules: submitted, CPU partition, no GPU
+            assert not local and "slurm_partition=cpu" in res and "gpu=" not in res, (rule, res)
+    assert seen == GPU_RULES
+
+
+def test_report_rules_run_on_the_submit_host():
+    from snakemake.api import SnakemakeApi
+    from snakemake.settings.types import OutputSettings, ResourceSettings
+
+    with SnakemakeApi(OutputSettings()) as api:
+        workflow = api.workflow(resource_settings=ResourceSettings(), snakefile=REPO / "Snakefile", workdir=REPO)
+        local = set(workflow._workflow._localrules)
+    assert LOCAL_RULES <= local
+    assert not local & (GPU_RULES | {"verify_samples", "aggregate_study", "prepare_dataset"})
+
+
+def test_disabled_studies_are_declared_with_a_note():
+    cfg = load_config(REPO / "config" / "paper.yaml")
+    off = {s: v for s, v in cfg["studies"].items() if not v.get("enabled", True)}
+    assert {"opsd", "lean", "mucode", "levels", "amortized"} <= set(off)
+    assert all(v["note"] for v in off.values())
+
+
+def test_sharing_saves_jobs():
+    report = sharing_report(load_config(REPO / "config" / "paper.yaml"))
+    assert report["shared_total"] < report["unshared_total"]
+    # the base evaluation is computed once per (dataset, model, seed), not once per run
+    assert report["shared"]["evaluate_policy"] < report["unshared"]["evaluate_policy"]
+
+
+def test_demo_job_set_matches_dry_run():
+    """The sharing model names exactly the jobs the demo DAG has."""
+    proc = subprocess.run([str(SNAKEMAKE), "all", "-n", "--forceall"], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    counts: dict[str, int] = {}
+    for rule, _, _ in jobs(proc.stdout + proc.stderr):
+        counts[rule] = counts.get(rule, 0) + 1
+    expected = sharing_report(load_config(REPO / "config" / "config.yaml"))["shared"]
+    assert {r: counts.get(r, 0) for r in GENERATION_RULES} == expected
