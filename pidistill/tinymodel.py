@@ -201,6 +201,9 @@ def pretrain(
     )
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(dialogues), processing_class=tokenizer)
     trainer.train()
+    import shutil
+
+    shutil.rmtree(Path(out_dir) / "_trainer", ignore_errors=True)  # trainer scratch: not part of the model
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     history = [
