@@ -16,6 +16,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from pidistill.domains.toyspace import distinct_splits
 from pidistill.problems import Problem
 
 DOMAIN = "math"
@@ -98,20 +99,7 @@ def to_problem(item: MathItem, index: int, split: str) -> Problem:
 
 def make_splits(seed: int, n_train: int, n_test: int) -> tuple[list[Problem], list[Problem]]:
     """Disjoint train and test splits of distinct problems."""
-    rng = random.Random(seed)
-    items: dict[str, MathItem] = {}
-    for _ in range(1000 * (n_train + n_test)):
-        if len(items) == n_train + n_test:
-            break
-        item = random_item(rng)
-        items.setdefault(item.key, item)
-    else:
-        raise ValueError(f"asked for {n_train} + {n_test} distinct problems; the toy space has only {len(items)}")
-    ordered = list(items.values())
-    rng.shuffle(ordered)  # small families fill up first while drawing; mix them across the splits
-    train = [to_problem(it, i, "train") for i, it in enumerate(ordered[:n_train])]
-    test = [to_problem(it, i, "test") for i, it in enumerate(ordered[n_train:])]
-    return train, test
+    return distinct_splits(random_item, to_problem, seed, n_train, n_test)
 
 
 def item_of(problem: Problem) -> MathItem:
