@@ -81,15 +81,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_retry(args: argparse.Namespace) -> int:
     from pidistill.io import read_jsonl, write_jsonl
     from pidistill.problems import read_problems
-    from pidistill.retry import DEFAULT_RETRY_TEXT, RetrySpec
+    from pidistill.retry import RetrySpec
     from pidistill.sampling import sample_retries
 
-    retry_text = dict(DEFAULT_RETRY_TEXT)
     problems = read_problems(args.problems)
-    if args.retry_text:
-        for p in problems:
-            retry_text[p.domain] = args.retry_text
-    spec = RetrySpec(pi=args.pi, k=args.k, retry_text=retry_text)
+    spec = RetrySpec.build(args.pi, args.k, retry_texts={p.domain: args.retry_text for p in problems})
     verdicts = read_jsonl(args.verdicts)
     backend = _backend(args) if any(not v["passed"] for v in verdicts) else None
     write_jsonl(args.out, sample_retries(backend, problems, verdicts, spec, args.seed, _sampling(args)))

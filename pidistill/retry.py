@@ -45,6 +45,16 @@ class RetrySpec:
     templates: dict = field(default_factory=lambda: dict(DEFAULT_TEMPLATES))
     gibberish: str = "XYZZY"
 
+    @classmethod
+    def build(cls, pi: str, k: int = 1, retry_texts: dict[str, str] | None = None, pi_template: str | None = None,
+              gibberish: str = "XYZZY") -> "RetrySpec":
+        """A spec from the defaults plus overrides: per-domain retry texts, the condition's template."""
+        retry_text = {**DEFAULT_RETRY_TEXT, **{d: t for d, t in (retry_texts or {}).items() if t}}
+        templates = dict(DEFAULT_TEMPLATES)
+        if pi_template:
+            templates[pi] = pi_template
+        return cls(pi=pi, k=k, retry_text=retry_text, templates=templates, gibberish=gibberish)
+
     def __post_init__(self) -> None:
         if self.pi not in PI_CONDITIONS:
             raise ValueError(f"unknown PI condition {self.pi!r} (known: {', '.join(PI_CONDITIONS)})")

@@ -32,11 +32,11 @@ def sample_attempts(
 ) -> list[dict]:
     requests = attempt_requests(problems, n, seed, stage)
     completions = backend.generate(requests, sampling)
-    return [
-        {"id": r.request_id.split("#")[0], "attempt": int(r.request_id.split("#")[1]), "seed": r.seed,
-         "stage": stage, "completion": c}
-        for r, c in zip(requests, completions)
-    ]
+    rows = []
+    for r, c in zip(requests, completions):
+        problem_id, attempt = r.request_id.rsplit("#", 1)
+        rows.append({"id": problem_id, "attempt": int(attempt), "seed": r.seed, "stage": stage, "completion": c})
+    return rows
 
 
 def retry_requests(

@@ -12,7 +12,6 @@ from pidistill.config import (
     method_settings,
     retry_settings,
     policy_lineage,
-    policy_parent,
     policy_round,
     study_runs,
     validate_config,

@@ -5,21 +5,16 @@ import _repo  # noqa: F401  (this checkout's pidistill on sys.path)
 from pidistill.generation import SamplingSettings
 from pidistill.io import read_jsonl, write_jsonl
 from pidistill.problems import read_problems
-from pidistill.retry import DEFAULT_RETRY_TEXT, DEFAULT_TEMPLATES, RetrySpec
+from pidistill.retry import RetrySpec
 from pidistill.sampling import sample_retries
 from pidistill.smk import backend_for, rule_log
 
 with rule_log(snakemake) as log:
     method = snakemake.params.method
     dataset = snakemake.params.dataset
-    domain = dataset["domain"]
-    retry_text = dict(DEFAULT_RETRY_TEXT)
-    retry_text[domain] = method.get("retry_text") or dataset.get("retry_text") or retry_text[domain]
-    templates = dict(DEFAULT_TEMPLATES)
-    if "pi_template" in method:
-        templates[method["pi"]] = method["pi_template"]
-    spec = RetrySpec(pi=method["pi"], k=method["k"], retry_text=retry_text, templates=templates,
-                     gibberish=method.get("gibberish", "XYZZY"))
+    spec = RetrySpec.build(method["pi"], method["k"],
+                           retry_texts={dataset["domain"]: method.get("retry_text") or dataset.get("retry_text")},
+                           pi_template=method.get("pi_template"), gibberish=method.get("gibberish", "XYZZY"))
     problems = read_problems(snakemake.input.problems)
     first = read_jsonl(snakemake.input.first_verdicts)
     sampling = {**dataset["first_attempts"], **dataset.get("retries", {})}

@@ -77,3 +77,10 @@ def test_retry_requests_only_for_failures_k_each(math_problems):
 def test_retry_conversation_shape(math_problems):
     conv = retry_conversation(math_problems[0], "\\boxed{0}", "Try again carefully.")
     assert [m["role"] for m in conv] == ["user", "assistant", "user"]
+
+
+def test_build_applies_overrides_only_where_given():
+    spec = RetrySpec.build("gold", 2, retry_texts={"math": "Again.", "code": None}, pi_template="Answer: {pi}")
+    assert spec.retry_text["math"] == "Again." and spec.retry_text["code"].startswith("Your solution failed")
+    assert retry_message(spec, "math", "5") == "Again.\nAnswer: 5" and spec.k == 2
+    assert RetrySpec.build("none").retry_text["math"] == "Try again carefully."

@@ -8,13 +8,10 @@ request, not on the batch it shares.
 
 from __future__ import annotations
 
-import logging
 from typing import Sequence
 
 from pidistill.generation import GenerationRequest, PolicySpec, SamplingSettings, effective_adapter
 from pidistill.seeding import derive_seed
-
-log = logging.getLogger(__name__)
 
 
 def load_policy(policy: PolicySpec, device: str | None = None, merge: bool = True):
