@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from pidistill.io import write_json
+from pidistill.io import atomic_path, write_json
 from pidistill.problems import Problem
 
 
@@ -95,8 +95,8 @@ def train_adapter(
     """Train one round's LoRA adapter into ``out_dir``; returns the training summary."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    summary = {"n_pairs": len(pairs), "settings": asdict(settings), "seed": seed,
-               "parent_adapters": list(parent_adapters), "loss_history": []}
+    summary = {"n_pairs": len(pairs), "settings": asdict(settings), "seed": seed, "base_model": str(model),
+               "base_revision": revision, "parent_adapters": list(parent_adapters), "loss_history": []}
     if len(pairs) < settings.min_pairs:
         summary.update(trained=False, reason=f"{len(pairs)} pairs < min_pairs={settings.min_pairs}: policy is the parent's")
         write_json(out_dir / "training.json", summary)
@@ -151,6 +151,7 @@ def train_adapter(
     trainer = SFTTrainer(model=peft_model, args=args, train_dataset=data, processing_class=tokenizer)
     trainer.train()
     peft_model.save_pretrained(out_dir)
+    _sort_target_modules(out_dir / "adapter_config.json")
     summary["trained"] = True
     summary["reason"] = "ok"
     summary["loss_history"] = [
@@ -162,6 +163,16 @@ def train_adapter(
     shutil.rmtree(out_dir / "_trainer", ignore_errors=True)
     write_json(out_dir / "training.json", summary)
     return summary
+
+
+def _sort_target_modules(config_path: Path) -> None:
+    """PEFT keeps target_modules as a set and saves it in hash order, which changes from process to
+    process (PYTHONHASHSEED); sorted, the adapter's config is the same file on every rebuild."""
+    cfg = json.loads(config_path.read_text())
+    if isinstance(cfg.get("target_modules"), list):
+        cfg["target_modules"] = sorted(cfg["target_modules"])
+        with atomic_path(config_path) as tmp:
+            tmp.write_text(json.dumps(cfg, indent=2, sort_keys=True))
 
 
 def read_training_summary(adapter_dir: str | Path) -> dict:

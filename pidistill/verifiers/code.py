@@ -160,18 +160,23 @@ def _describe(outcome: dict, label: str, source: str | None, visible: bool) -> s
 
 def verdict_from(problem: Problem, program: str, res: dict, settings: VerifierSettings) -> Verdict:
     """Turn the judge's raw outcomes into a Verdict (pass = every test ran to completion)."""
-    extra = {"isolation": res.get("isolation", "?"), "verify_s": res.get("wall_s")}
+    # Verdicts are data: nothing here may depend on timing. Wall time is not recorded, and the
+    # candidate's exit status only where the candidate died on its own (a crash decides the
+    # reason); otherwise the judge kills it after the last test and whether it had already exited
+    # is a race.
+    extra = {"isolation": res.get("isolation", "?")}
     if "error" in res:  # infrastructure failure: a failed verdict with a reason, never an exception
         return Verdict(False, 0.0, "sandbox_error", "The verifier could not run this program.", program, extra={**extra, "error": res["error"]})
     out_limit = res.get("output_bytes", 0) >= option(settings, "output_kb") * 1024
     exit_desc = res.get("exit", "")
-    extra["exit"] = exit_desc
     if not res.get("loaded"):
         err = res.get("load_error") or {}
         etype = err.get("type", "Error")
         if etype == "timeout":
             return Verdict(False, 0.0, "timeout", f"Timed out after {settings.timeout_s:g}s while loading the program.", program, extra=extra)
         reason = {"SystemExit": "exit_during_load", "MemoryError": "memory_limit", "crash": _crash_reason(exit_desc, out_limit)}.get(etype, "load_error")
+        if etype == "crash":
+            extra["exit"] = exit_desc
         fb = _describe({**err, "remote": True, "kind": "crash" if etype == "crash" else "error"}, "Loading the program", None, True)
         if etype == "SyntaxError":
             fb = f"SyntaxError: {err.get('msg', '')}"[:400]
@@ -209,6 +214,7 @@ def verdict_from(problem: Problem, program: str, res: dict, settings: VerifierSe
         reason = "timeout"
     elif any(k in ("crash", "protocol") for k in kinds):
         reason = _crash_reason(exit_desc, out_limit)
+        extra["exit"] = exit_desc
     elif out_limit:
         reason = "output_limit"
     elif any(o.get("type") == "MemoryError" for o, *_ in outcomes):
