@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -15,7 +16,8 @@ from pidistill.dagstats import GENERATION_RULES, sharing_report
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 GPU_RULES = {"sample_first_attempts", "sample_retries", "sample_evaluation", "train_adapter"}
-LOCAL_RULES = {"plot_condition_study", "plot_round_study", "tabulate_study", "write_paper_sections", "build_paper", "all"}
+LOCAL_RULES = {"plot_condition_study", "plot_round_study", "tabulate_study", "write_paper_sections", "build_paper",
+               "resolve_model", "all"}
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +63,33 @@ def test_gpu_rules_get_a_gpu_in_the_gpu_partition(dryrun):
         else:  # CPU rules: submitted, CPU partition, no GPU
             assert not local and "slurm_partition=cpu" in res and "gpu=" not in res, (rule, res)
     assert seen == GPU_RULES
+
+
+def test_site_values_are_overridden_by_environment_variables():
+    """PIDISTILL_* variables change the site block; everything else in the profile stays."""
+    env = dict(os.environ, PIDISTILL_SLURM_ACCOUNT="lab42", PIDISTILL_GPU_PARTITION="h200q",
+               PIDISTILL_GPU_MODEL="nvidia_h200", PIDISTILL_TRAIN_RUNTIME="99")
+    proc = subprocess.run([str(SNAKEMAKE), "--profile", "slurm", "all", "-n"], cwd=REPO, capture_output=True,
+                          text=True, env=env)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    for rule, _, res in jobs(proc.stdout + proc.stderr):
+        if rule in LOCAL_RULES:
+            continue
+        assert "slurm_account=lab42" in res, (rule, res)
+        if rule in GPU_RULES:
+            assert "slurm_partition=h200q" in res and "gpu=1" in res and "gpu_model=nvidia_h200" in res, (rule, res)
+        else:
+            assert "slurm_partition=cpu" in res and "gpu=" not in res, (rule, res)
+        if rule == "train_adapter":
+            assert "runtime=99" in res and "mem_mb=192000" in res, res
+
+
+def test_a_bad_site_value_names_its_variable():
+    env = dict(os.environ, PIDISTILL_TRAIN_MEM_MB="lots")
+    proc = subprocess.run([str(SNAKEMAKE), "--profile", "slurm", "all", "-n"], cwd=REPO, capture_output=True,
+                          text=True, env=env)
+    assert proc.returncode != 0
+    assert "PIDISTILL_TRAIN_MEM_MB='lots' is not a int" in proc.stderr
 
 
 def test_report_rules_run_on_the_submit_host():
