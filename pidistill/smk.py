@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import socket
 import sys
 from pathlib import Path
 
@@ -16,7 +18,26 @@ def rule_log(snakemake):
     with open(log_path, "w", buffering=1) as fh, contextlib.redirect_stdout(fh), contextlib.redirect_stderr(fh):
         logging.basicConfig(stream=fh, level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", force=True)
         logging.getLogger("pidistill").info("rule %s, wildcards %s", snakemake.rule, dict(snakemake.wildcards))
+        logging.getLogger("pidistill").info("running on %s", execution_context())
         yield logging.getLogger("pidistill")
+
+
+def execution_context(env=None) -> str:
+    """Where this job runs: host, Slurm job and partition if any, and the GPUs it was given."""
+    env = os.environ if env is None else env
+    parts = [f"host {socket.gethostname()}"]
+    if "SLURM_JOB_ID" in env:
+        parts.append(f"slurm job {env['SLURM_JOB_ID']} in partition {env.get('SLURM_JOB_PARTITION', '?')}")
+    parts.append(f"CUDA_VISIBLE_DEVICES={env.get('CUDA_VISIBLE_DEVICES', '<unset>')}")
+    return ", ".join(parts)
+
+
+def model_revision(snakemake) -> str | None:
+    """The revision a job loads its base model at: the commit resolve_model recorded (hub models)."""
+    from pidistill.provenance import pinned_revision
+
+    recorded = getattr(snakemake.input, "model_provenance", None)
+    return pinned_revision(recorded) if recorded else snakemake.params.model_spec.get("revision")
 
 
 def backend_for(snakemake, adapters):
@@ -28,7 +49,7 @@ def backend_for(snakemake, adapters):
     policy = PolicySpec(
         model=snakemake.params.model,
         adapters=list(adapters),
-        revision=spec.get("revision"),
+        revision=model_revision(snakemake),
         chat_template_kwargs=spec.get("chat_template_kwargs", {}),
     )
     options = {"batch_size": generation.get("batch_size", 64)}
