@@ -17,7 +17,7 @@ include: "rules/common.smk"
 
 wildcard_constraints:
     dataset="[A-Za-z0-9_.-]+",
-    model="[A-Za-z0-9_.-]+",
+    model="[A-Za-z0-9_-]+",
     seed="[0-9]+",
     policy="base(/r[0-9]+-[a-z0-9_]+)*",
     parent="base(/r[0-9]+-[a-z0-9_]+)*",
@@ -47,6 +47,7 @@ localrules:
     tabulate_study,
     write_paper_sections,
     build_paper,
+    resolve_model,
 
 
 rule all:

@@ -27,6 +27,8 @@ config.update(_canonical)
 R = config["results"]
 RUNS = f"{R}/runs/{{dataset}}/{{model}}/seed{{seed}}"
 STUDIES = sorted(enabled_studies(config))
+USED_MODELS = sorted({config["studies"][s]["model"] for s in STUDIES})
+USED_DATASETS = sorted({config["studies"][s]["dataset"] for s in STUDIES})
 PAPER_PDF = f"{R}/paper/pidistill.pdf"
 
 
@@ -75,8 +77,17 @@ def adapters_of(wildcards, policy):
     return [f"{run_dir(wildcards)}/{p}/adapter" for p in policy_lineage(policy)]
 
 
+def model_provenance(wildcards):
+    """The model's resolved revision (commit or content hash): jobs load the model as recorded there."""
+    return f"{R}/models/{wildcards.model}.provenance.json"
+
+
 def policy_inputs(wildcards):
-    return {"model": model_inputs(wildcards), "adapters": adapters_of(wildcards, wildcards.policy)}
+    return {
+        "model": model_inputs(wildcards),
+        "model_provenance": model_provenance(wildcards),
+        "adapters": adapters_of(wildcards, wildcards.policy),
+    }
 
 
 def check_round(wildcards):

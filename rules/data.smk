@@ -1,4 +1,5 @@
-# Stage 1: raw datasets -> problem records (one JSONL per split).
+# Stage 1: raw datasets -> problem records (one JSONL per split), and where they came from: hub
+# datasets are loaded at a resolved commit, local files are hashed (pidistill/provenance.py).
 
 
 rule prepare_dataset:
@@ -7,6 +8,7 @@ rule prepare_dataset:
     output:
         train=f"{R}/data/{{dataset}}/train.jsonl",
         test=f"{R}/data/{{dataset}}/test.jsonl",
+        provenance=f"{R}/data/{{dataset}}/provenance.json",
     params:
         spec=lambda wildcards: config["datasets"][wildcards.dataset],
     log:

@@ -27,3 +27,25 @@ rule pretrain_demo_model:
         "../envs/torch.yaml"
     script:
         "../scripts/pretrain_demo_model.py"
+
+
+# Every model is resolved once to what its jobs load: a hub model to the commit its configured
+# revision names (loaded at that commit by every generation and training job, so a run never mixes
+# weights when the hub repository moves), a local or pretrained model to the sha256 of its files.
+# A localrule: the submit host reaches the hub. To follow a moved revision, rerun it with
+# `--forcerun resolve_model`.
+rule resolve_model:
+    input:
+        model=model_inputs,
+        code=code("scripts/resolve_model.py"),
+    output:
+        f"{R}/models/{{model}}.provenance.json",
+    params:
+        spec=lambda wildcards: config["models"][wildcards.model],
+        path=lambda wildcards: model_path(wildcards.model),
+    log:
+        f"{R}/logs/resolve_model/{{model}}.log",
+    conda:
+        "../envs/cpu.yaml"
+    script:
+        "../scripts/resolve_model.py"

@@ -32,6 +32,7 @@ rule sample_retries:
     input:
         check_round,
         model=model_inputs,
+        model_provenance=model_provenance,
         adapters=lambda wildcards: adapters_of(wildcards, wildcards.parent),
         problems=lambda wildcards: split_file(wildcards, "train"),
         first_verdicts=f"{RUNS}/{{parent}}/first_attempts.verdicts.jsonl",

@@ -23,6 +23,7 @@ rule train_adapter:
     input:
         check_round,
         model=model_inputs,
+        model_provenance=model_provenance,
         parent_adapters=lambda wildcards: adapters_of(wildcards, wildcards.parent),
         pairs=f"{RUNS}/{{parent}}/r{{round}}-{{method}}/sft_pairs.jsonl",
         code=code("scripts/train_adapter.py"),

@@ -1,20 +1,33 @@
-"""prepare_dataset: write the train and test splits of one dataset as problem records."""
+"""prepare_dataset: write the train and test splits of one dataset as problem records, with provenance."""
 
 import _repo  # noqa: F401  (this checkout's pidistill on sys.path)
 
 from pidistill.domains.registry import load
+from pidistill.io import write_json
 from pidistill.problems import write_problems
+from pidistill.provenance import collect_hub_loads, sha256_path
 from pidistill.smk import rule_log
 
 with rule_log(snakemake) as log:
     spec = snakemake.params.spec
+    record = {"dataset": snakemake.wildcards.dataset, "domain": spec["domain"], "splits": {}}
     for split in ("train", "test"):
         options = dict(spec.get(f"{split}_options", {}))
         loader = spec.get("test_loader", spec["loader"]) if split == "test" else spec["loader"]
         source = spec.get("test_source", spec.get("source")) if split == "test" else spec.get("source")
-        problems = load(loader, source, **options)
+        with collect_hub_loads() as hub_loads:
+            problems = load(loader, source, **options)
         bad = [p.id for p in problems if p.domain != spec["domain"]]
         if bad:
             raise ValueError(f"datasets.{snakemake.wildcards.dataset}.domain is {spec['domain']!r} but {bad[0]} is not")
         n = write_problems(snakemake.output[split], problems)
-        log.info("%s: %d problems", split, n)
+        entry = {"loader": loader, "options": options, "problems": n, "sha256": sha256_path(snakemake.output[split])}
+        if source:
+            entry.update(origin="file", source=source, source_sha256=sha256_path(source))
+        elif hub_loads:
+            entry.update(origin="hub", hub=hub_loads)
+        else:
+            entry.update(origin="generated")  # a seeded generator (the toy domains): loader + options say it all
+        record["splits"][split] = entry
+        log.info("%s: %d problems (%s)", split, n, entry["origin"])
+    write_json(snakemake.output.provenance, record)

@@ -12,10 +12,12 @@ import pytest
 from pidistill.domains import math_benchmarks as mb
 from pidistill.domains.registry import load
 from pidistill.problems import read_problems, write_problems
+from pidistill.provenance import RevisionError
 
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 MATH500 = DATASETS / "MATH-500_test.jsonl"
 
+COMMIT = "0123456789abcdef0123456789abcdef01234567"  # a commit resolves as itself, no hub needed
 MINI500 = [
     {"problem": "Compute $1+1$.", "solution": "It is $\\boxed{2}$.", "answer": "2", "subject": "Prealgebra", "level": 1, "unique_id": "test/prealgebra/1.json"},
     {"problem": "Find $x$ if $2x=3$.", "solution": "$x=\\boxed{\\frac32}$", "answer": "\\frac{3}{2}", "subject": "Algebra", "level": 2, "unique_id": "test/algebra/7.json"},
@@ -111,18 +113,18 @@ def test_math_train_hub_path_concatenates_configs(monkeypatch):
 
     calls = []
 
-    def fake_load_dataset(name, config=None, split=None, **kw):
-        calls.append((name, config, split))
+    def fake_load_dataset(name, config=None, split=None, revision=None):
+        calls.append((name, config, split, revision))
         subject_rows = [r for r in MINI_TRAIN if r["type"].lower().replace(" ", "_") == config]
         return datasets.Dataset.from_list(subject_rows or [MINI_TRAIN[2]])
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
-    problems = mb.load_math_train(None, configs=["prealgebra", "algebra"])
-    assert calls == [(mb.MATH_TRAIN_HUB, "prealgebra", "train"), (mb.MATH_TRAIN_HUB, "algebra", "train")]
+    problems = mb.load_math_train(None, configs=["prealgebra", "algebra"], revision=COMMIT)
+    assert calls == [(mb.MATH_TRAIN_HUB, "prealgebra", "train", COMMIT), (mb.MATH_TRAIN_HUB, "algebra", "train", COMMIT)]
     assert [p.answer for p in problems] == ["6", "2", "2\\sqrt{2}"]
     calls.clear()
-    mb.load_math_train(None, hub="someone/MATH-lighteval", configs=None, split="train")
-    assert calls == [("someone/MATH-lighteval", None, "train")]
+    mb.load_math_train(None, hub="someone/MATH-lighteval", configs=None, split="train", revision=COMMIT)
+    assert calls == [("someone/MATH-lighteval", None, "train", COMMIT)]
 
 
 def test_math500_hub_path(monkeypatch):
@@ -130,13 +132,23 @@ def test_math500_hub_path(monkeypatch):
 
     calls = []
 
-    def fake_load_dataset(name, config=None, split=None, **kw):
-        calls.append((name, config, split))
+    def fake_load_dataset(name, config=None, split=None, revision=None):
+        calls.append((name, config, split, revision))
         return datasets.Dataset.from_list(MINI500)
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
-    assert len(load("math500")) == 3
-    assert calls == [(mb.MATH500_HUB, None, "test")]
+    assert len(load("math500", revision=COMMIT)) == 3
+    assert calls == [(mb.MATH500_HUB, None, "test", COMMIT)]
+
+
+
+def test_hub_path_offline_without_cache_names_the_dataset(monkeypatch, tmp_path):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    with pytest.raises(RevisionError, match="dataset 'HuggingFaceH4/MATH-500' at revision 'main'"):
+        load("math500")
 
 
 def test_toy_math_problems_share_the_record_shape():

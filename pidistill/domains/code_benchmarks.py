@@ -24,9 +24,9 @@ _HUB = {
 }
 
 
-def _read_rows(source: str | None, hub_name: str) -> list[dict]:
+def _read_rows(source: str | None, hub_name: str, revision: str | None = None) -> list[dict]:
     if source is None:
-        return _hub_rows(hub_name)
+        return _hub_rows(hub_name, revision)
     path = Path(source)
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as fh:
@@ -37,12 +37,15 @@ def _read_rows(source: str | None, hub_name: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-def _hub_rows(name: str) -> list[dict]:
-    """All rows of a hub dataset (every split), as plain dicts."""
+def _hub_rows(name: str, revision: str | None = None) -> list[dict]:
+    """All rows of a hub dataset (every split), as plain dicts, loaded at a resolved commit."""
     from datasets import load_dataset  # imported here: heavy, and only needed for the hub
 
+    from pidistill.provenance import hub_dataset_revision
+
     repo, config = _HUB[name]
-    data = load_dataset(repo, config) if config else load_dataset(repo)
+    commit = hub_dataset_revision(repo, config, revision)
+    data = load_dataset(repo, config, revision=commit) if config else load_dataset(repo, revision=commit)
     rows: list[dict] = []
     for split in data:
         rows.extend(dict(r) for r in data[split])
@@ -86,7 +89,7 @@ def docstring_example(prompt: str, entry_point: str) -> str | None:
 
 
 def load_humaneval(source: str | None = None, **options) -> list[Problem]:
-    rows = _read_rows(source, "humaneval")
+    rows = _read_rows(source, "humaneval", options.get("revision"))
     limit = options.get("limit")
     out = []
     for r in rows[: int(limit) if limit else None]:
@@ -141,7 +144,7 @@ def _mbpp_prompt(text: str, tests: list[str]) -> str:
 def load_mbpp(source: str | None = None, split: str | None = "all", challenge: bool = False, **options) -> list[Problem]:
     """MBPP full. Options: split (all|prompt|test|validation|train, the standard task_id ranges),
     challenge (also require ``challenge_test_list``)."""
-    rows = sorted(_split_filter(_read_rows(source, "mbpp"), split), key=lambda r: int(r["task_id"]))
+    rows = sorted(_split_filter(_read_rows(source, "mbpp", options.get("revision")), split), key=lambda r: int(r["task_id"]))
     out = []
     for r in rows:
         tests = list(r["test_list"]) + (list(r.get("challenge_test_list") or []) if challenge else [])
@@ -166,7 +169,7 @@ def _split_of(task_id: int) -> str:
 
 def load_mbpp_sanitized(source: str | None = None, split: str | None = "all", **options) -> list[Problem]:
     """Sanitized MBPP (427 tasks). ``test_imports`` run before the tests and before the program."""
-    rows = sorted(_split_filter(_read_rows(source, "mbpp-sanitized"), split), key=lambda r: int(r["task_id"]))
+    rows = sorted(_split_filter(_read_rows(source, "mbpp-sanitized", options.get("revision")), split), key=lambda r: int(r["task_id"]))
     out = []
     for r in rows:
         imports = "\n".join(r.get("test_imports") or [])
@@ -192,7 +195,7 @@ def load_mbpp_plus(source: str | None = None, **options) -> list[Problem]:
     judging them like EvalPlus needs its per-task input type restoration and special oracles,
     which this loader does not reimplement (see docs/code-verifier.md).
     """
-    rows = _read_rows(source, "mbpp-plus")
+    rows = _read_rows(source, "mbpp-plus", options.get("revision"))
     out = []
     for r in rows:
         tests = [line for line in r["assertion"].replace("\r\n", "\n").split("\n") if line.strip()]

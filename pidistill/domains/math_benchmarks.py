@@ -87,13 +87,17 @@ def _local_dataset(source: str):
     return datasets.load_dataset(kind, data_files=str(path), split="train")
 
 
-def _hub_dataset(name: str, split: str, configs: Iterable[str] | None = None):
+def _hub_dataset(name: str, split: str, configs: Iterable[str] | None = None, revision: str | None = None):
+    """A hub dataset split (configurations concatenated), loaded at a resolved commit."""
     import datasets
 
+    from pidistill.provenance import hub_dataset_revision
+
     if configs:
-        parts = [datasets.load_dataset(name, c, split=split) for c in configs]
+        parts = [datasets.load_dataset(name, c, split=split, revision=hub_dataset_revision(name, c, revision))
+                 for c in configs]
         return datasets.concatenate_datasets(parts)
-    return datasets.load_dataset(name, split=split)
+    return datasets.load_dataset(name, split=split, revision=hub_dataset_revision(name, None, revision))
 
 
 def _filter(problems: list[Problem], levels=None, subjects=None, limit: int | None = None) -> list[Problem]:
@@ -112,6 +116,7 @@ def load_math500(
     source: str | None = None,
     *,
     hub: str = MATH500_HUB,
+    revision: str | None = None,
     split: str = "test",
     instruction: str | None = None,
     levels=None,
@@ -119,7 +124,7 @@ def load_math500(
     limit: int | None = None,
 ) -> list[Problem]:
     """MATH-500 problems from ``source`` (the published JSONL) or the hub."""
-    rows = _local_dataset(source) if source else _hub_dataset(hub, split)
+    rows = _local_dataset(source) if source else _hub_dataset(hub, split, revision=revision)
     missing = {"problem", "answer", "unique_id"} - set(rows.column_names)
     if missing:
         raise ValueError(f"{source or hub}: not in the MATH-500 format (missing columns {sorted(missing)})")
@@ -148,6 +153,7 @@ def load_math_train(
     source: str | None = None,
     *,
     hub: str = MATH_TRAIN_HUB,
+    revision: str | None = None,
     configs=MATH_TRAIN_CONFIGS,
     split: str = "train",
     instruction: str | None = None,
@@ -167,7 +173,7 @@ def load_math_train(
     if source:
         rows = _local_dataset(source)
     else:
-        rows = _hub_dataset(hub, split, [configs] if isinstance(configs, str) else configs)
+        rows = _hub_dataset(hub, split, [configs] if isinstance(configs, str) else configs, revision)
     if "problem" not in rows.column_names:
         raise ValueError(f"{source or hub}: no 'problem' column")
     excluded: set[str] = set()
