@@ -44,7 +44,7 @@ demo: install latex
 	@echo "The paper: results/paper/pidistill.pdf"
 
 test: install latex slurm
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=8
 
 lint: install
 	$(BIN)/snakemake --lint
