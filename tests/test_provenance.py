@@ -203,5 +203,5 @@ def test_paper_section_names_commits_and_hashes():
     assert "\\texttt{Qwen/Qwen3-8B} at main = commit \\texttt{" + SHA[:12] + "}" in tex
     assert "sha256 \\texttt{" + "ab" * 6 + "}" in tex
     assert "\\texttt{EleutherAI/hendrycks\\_math:algebra} commit \\texttt{" + SHA2[:12] in tex
-    assert "5 problems from file \\texttt{data/test.jsonl}" in tex
+    assert "5 problems from file \\texttt{data/test.jsonl}" in tex and "7 problems from \\texttt{EleutherAI" in tex
     assert tex.index("Data \\texttt{math}, test") < tex.index("Data \\texttt{math}, train")
