@@ -6,7 +6,6 @@ import contextlib
 import logging
 import os
 import socket
-import sys
 from pathlib import Path
 
 

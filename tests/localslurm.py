@@ -36,14 +36,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DAEMONS = ("slurmctld", "slurmd", "slurmdbd", "munged", "mariadbd", "mariadb-install-db", "sinfo", "sacctmgr", "sbatch", "sacct")
+REQUIRED_BINARIES = ("slurmctld", "slurmd", "slurmdbd", "munged", "mariadbd", "mariadb-install-db", "sinfo", "sacctmgr", "sbatch", "sacct")
 PACKAGES = ("slurm-wlm", "slurmdbd", "munge", "mariadb-server")
 DEFAULT_CONF = Path("/etc/slurm/slurm.conf")
 DB_PASSWORD = "pidistill-local-slurm"  # loopback only, a throwaway database
 
 
 def missing_binaries() -> list[str]:
-    return [b for b in DAEMONS if shutil.which(b) is None and not Path("/usr/sbin", b).exists()]
+    return [b for b in REQUIRED_BINARIES if shutil.which(b) is None and not Path("/usr/sbin", b).exists()]
 
 
 def unavailable_reason() -> str | None:
