@@ -6,30 +6,20 @@ the checkout) with tests/configs/e2e.yaml merged over the demo config.
 
 from __future__ import annotations
 
-import filecmp
 import json
-import os
-import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from workdir import make_workdir
+from workdir import HAVE_LATEX, SNAKEMAKE, assert_same_data, job_counts, make_workdir, offline_env
 
 pytestmark = pytest.mark.e2e
-
-REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = Path(sys.executable).with_name("snakemake")
-HAVE_LATEX = shutil.which("latexmk") is not None and shutil.which("pdflatex") is not None
 
 
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     cmd = [str(SNAKEMAKE), *args, "--cores", "2", "--configfile", "tests/configs/e2e.yaml"]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=env)
+    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=offline_env())
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
     return proc
@@ -42,12 +32,7 @@ def target(workdir: Path) -> str:
 def planned_jobs(workdir: Path, goal: str, *extra: str) -> dict[str, int]:
     """Rule -> job count that a dry run for ``goal`` would execute."""
     proc = snakemake(workdir, goal, "-n", *extra)
-    counts: dict[str, int] = {}
-    for line in (proc.stdout + proc.stderr).splitlines():
-        m = re.match(r"^([a-z_]+)\s+(\d+)$", line.strip())
-        if m and m.group(1) != "total":
-            counts[m.group(1)] = int(m.group(2))
-    return counts
+    return job_counts(proc.stdout + proc.stderr)
 
 
 @pytest.fixture(scope="module")
@@ -129,17 +114,8 @@ def test_params_change_reruns_only_that_study(built):
                            "sample_evaluation", "verify_samples", "evaluate_policy", "plot_condition_study"}
 
 
-DATA_SUFFIXES = {".csv", ".tex", ".json", ".jsonl", ".safetensors"}
-
-
 def test_rebuild_is_byte_identical(built, tmp_path):
     """Every data file (samples, verdicts, pairs, adapters, CSVs, tables; not logs or benchmarks)."""
     fresh = make_workdir(tmp_path / "again")
     snakemake(fresh, target(fresh))
-    compared = 0
-    for path in sorted((built / "results").rglob("*")):
-        rel = path.relative_to(built)
-        if path.suffix in DATA_SUFFIXES and path.is_file() and not {"logs", "benchmarks"} & set(rel.parts):
-            assert filecmp.cmp(path, fresh / rel, shallow=False), f"{rel} differs on rebuild"
-            compared += 1
-    assert compared >= 100
+    assert assert_same_data(built, fresh) >= 100

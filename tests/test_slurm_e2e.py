@@ -10,18 +10,14 @@ must not appear at all. Skipped where Slurm is not installed (`make slurm` insta
 
 from __future__ import annotations
 
-import filecmp
-import os
 import re
-import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 from localslurm import LocalSlurm, unavailable_reason
-from workdir import make_workdir
+from workdir import HAVE_LATEX, OFFLINE_ENV, SNAKEMAKE, assert_same_data, job_counts, make_workdir, offline_env
 
 pytestmark = pytest.mark.e2e
 
@@ -29,8 +25,6 @@ REASON = unavailable_reason()
 if REASON:
     pytest.skip(REASON, allow_module_level=True)
 
-SNAKEMAKE = Path(sys.executable).with_name("snakemake")
-HAVE_LATEX = shutil.which("latexmk") is not None and shutil.which("pdflatex") is not None
 GOAL = "all" if HAVE_LATEX else "paper_inputs"
 CONFIG = ["--configfile", "config/config.yaml", "tests/configs/slurm.yaml"]
 GPU_RULES = {"sample_first_attempts", "sample_retries", "sample_evaluation", "train_adapter"}
@@ -57,8 +51,7 @@ def cluster():
 
 
 def profile_env(cluster: LocalSlurm) -> dict[str, str]:
-    return {**cluster.env(), **SITE, "PIDISTILL_SLURM_ACCOUNT": cluster.account, "HF_HUB_OFFLINE": "1",
-            "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    return {**cluster.env(), **SITE, "PIDISTILL_SLURM_ACCOUNT": cluster.account, **OFFLINE_ENV}
 
 
 def snakemake_slurm(workdir: Path, cluster: LocalSlurm, *args: str) -> subprocess.CompletedProcess:
@@ -74,16 +67,7 @@ def cluster_run(cluster, tmp_path_factory):
     proc = snakemake_slurm(workdir, cluster, GOAL)
     assert proc.returncode == 0, f"{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}\n{cluster.log_tail()}"
     jobs = sacct_jobs(cluster)
-    return workdir, planned_counts(planned.stdout + planned.stderr), jobs
-
-
-def planned_counts(text: str) -> dict[str, int]:
-    counts = {}
-    for line in text.splitlines():
-        m = re.match(r"^([a-z_]+)\s+(\d+)$", line.strip())
-        if m and m.group(1) != "total":
-            counts[m.group(1)] = int(m.group(2))
-    return counts
+    return workdir, job_counts(planned.stdout + planned.stderr), jobs
 
 
 def sacct_jobs(cluster: LocalSlurm) -> list[dict[str, str]]:
@@ -146,17 +130,10 @@ def test_the_cluster_computes_what_a_local_run_computes(cluster_run, tmp_path):
     """Same DAG, same numbers: every data file of the cluster run is byte-identical to a local run's."""
     workdir, _, _ = cluster_run
     local = make_workdir(tmp_path / "local")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     proc = subprocess.run([str(SNAKEMAKE), "paper_inputs", "--cores", "2", *CONFIG], cwd=local, capture_output=True,
-                          text=True, env=env)
+                          text=True, env=offline_env())
     assert proc.returncode == 0, proc.stderr[-4000:]
-    compared = 0
-    for path in sorted((local / "results").rglob("*")):
-        rel = path.relative_to(local)
-        if path.suffix in {".csv", ".json", ".jsonl", ".tex", ".safetensors"} and not {"logs", "benchmarks"} & set(rel.parts):
-            assert filecmp.cmp(path, workdir / rel, shallow=False), rel
-            compared += 1
-    assert compared > 20
+    assert assert_same_data(local, workdir) > 20
 
 
 def test_a_second_run_plans_nothing(cluster_run, cluster):

@@ -1,12 +1,21 @@
-"""A scratch copy of the workflow for tests that run Snakemake (edits there never touch the checkout)."""
+"""Helpers for tests that run Snakemake: a scratch copy of the workflow (edits there never touch the
+checkout), the offline environment, dry-run job counts, and byte-for-byte comparison of results."""
 
 from __future__ import annotations
 
+import filecmp
+import os
+import re
 import shutil
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 COPY = ["Snakefile", "rules", "scripts", "config", "envs", "paper", "pidistill", "slurm", "tests/configs"]
+HAVE_LATEX = shutil.which("latexmk") is not None and shutil.which("pdflatex") is not None
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+DATA_SUFFIXES = {".csv", ".tex", ".json", ".jsonl", ".safetensors"}
 
 
 def make_workdir(dest: Path) -> Path:
@@ -19,3 +28,29 @@ def make_workdir(dest: Path) -> Path:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, target)
     return dest
+
+
+def offline_env(**extra: str) -> dict[str, str]:
+    return {**os.environ, **OFFLINE_ENV, **extra}
+
+
+def job_counts(dry_run_output: str) -> dict[str, int]:
+    """Rule -> job count from the "Job stats" table of a dry run."""
+    counts: dict[str, int] = {}
+    for line in dry_run_output.splitlines():
+        m = re.match(r"^([a-z_]+)\s+(\d+)$", line.strip())
+        if m and m.group(1) != "total":
+            counts[m.group(1)] = int(m.group(2))
+    return counts
+
+
+def assert_same_data(workdir: Path, other: Path) -> int:
+    """Every data file under workdir/results (not logs or benchmarks) is byte-identical in other;
+    returns how many files were compared."""
+    compared = 0
+    for path in sorted((workdir / "results").rglob("*")):
+        rel = path.relative_to(workdir)
+        if path.suffix in DATA_SUFFIXES and path.is_file() and not {"logs", "benchmarks"} & set(rel.parts):
+            assert filecmp.cmp(path, other / rel, shallow=False), f"{rel} differs"
+            compared += 1
+    return compared
