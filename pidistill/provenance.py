@@ -91,10 +91,8 @@ def model_provenance(spec: dict, path: str | Path) -> dict:
     return {"source": source, "path": str(path), "sha256": sha256_path(path)}
 
 
-def pinned_revision(provenance_file: str | Path | None) -> str | None:
+def pinned_revision(provenance_file: str | Path) -> str | None:
     """The commit a job must load its hub model at (None for local models)."""
-    if not provenance_file:
-        return None
     return read_json(provenance_file).get("commit")
 
 

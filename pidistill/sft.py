@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from pidistill.io import atomic_path, write_json
+from pidistill.io import read_json, write_json
 from pidistill.problems import Problem
 
 
@@ -168,11 +168,10 @@ def train_adapter(
 def _sort_target_modules(config_path: Path) -> None:
     """PEFT keeps target_modules as a set and saves it in hash order, which changes from process to
     process (PYTHONHASHSEED); sorted, the adapter's config is the same file on every rebuild."""
-    cfg = json.loads(config_path.read_text())
+    cfg = read_json(config_path)
     if isinstance(cfg.get("target_modules"), list):
         cfg["target_modules"] = sorted(cfg["target_modules"])
-        with atomic_path(config_path) as tmp:
-            tmp.write_text(json.dumps(cfg, indent=2, sort_keys=True))
+        write_json(config_path, cfg)
 
 
 def read_training_summary(adapter_dir: str | Path) -> dict:

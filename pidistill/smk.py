@@ -35,8 +35,7 @@ def model_revision(snakemake) -> str | None:
     """The revision a job loads its base model at: the commit resolve_model recorded (hub models)."""
     from pidistill.provenance import pinned_revision
 
-    recorded = getattr(snakemake.input, "model_provenance", None)
-    return pinned_revision(recorded) if recorded else snakemake.params.model_spec.get("revision")
+    return pinned_revision(snakemake.input.model_provenance)
 
 
 def backend_for(snakemake, adapters):

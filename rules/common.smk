@@ -30,6 +30,7 @@ STUDIES = sorted(enabled_studies(config))
 USED_MODELS = sorted({config["studies"][s]["model"] for s in STUDIES})
 USED_DATASETS = sorted({config["studies"][s]["dataset"] for s in STUDIES})
 PAPER_PDF = f"{R}/paper/pidistill.pdf"
+MODEL_PROVENANCE = f"{R}/models/{{model}}.provenance.json"  # written by resolve_model
 
 
 # Generation runs in the vLLM environment when the config asks for that backend (the cluster), and in
@@ -79,7 +80,7 @@ def adapters_of(wildcards, policy):
 
 def model_provenance(wildcards):
     """The model's resolved revision (commit or content hash): jobs load the model as recorded there."""
-    return f"{R}/models/{wildcards.model}.provenance.json"
+    return MODEL_PROVENANCE.format(model=wildcards.model)
 
 
 def policy_inputs(wildcards):

@@ -39,7 +39,7 @@ rule resolve_model:
         model=model_inputs,
         code=code("scripts/resolve_model.py"),
     output:
-        f"{R}/models/{{model}}.provenance.json",
+        MODEL_PROVENANCE,
     params:
         spec=lambda wildcards: config["models"][wildcards.model],
         path=lambda wildcards: model_path(wildcards.model),

@@ -86,7 +86,7 @@ rule tabulate_study:
 rule write_paper_sections:
     input:
         numbers=expand(f"{R}/studies/{{study}}/numbers.json", study=STUDIES),
-        models=expand(f"{R}/models/{{model}}.provenance.json", model=USED_MODELS),
+        models=expand(MODEL_PROVENANCE, model=USED_MODELS),
         datasets=expand(f"{R}/data/{{dataset}}/provenance.json", dataset=USED_DATASETS),
         code=code("scripts/write_paper_sections.py"),
     output:
