@@ -9,7 +9,10 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+report: "report/workflow.rst"
+
+
+configfile: f"{workflow.basedir}/config/config.yaml"  # the demo; --configfile adds to it
 
 
 include: "rules/common.smk"
@@ -37,11 +40,15 @@ include: "rules/evaluate.smk"
 include: "rules/report.smk"
 
 
-# Figures, tables and LaTeX are quick and need the whole results tree: on a cluster they run on the
-# submit host, not as jobs.
+# Figures, tables and LaTeX are quick and need the whole results tree, and evaluation, pair building
+# and aggregation read a few small JSON files in about a second: on a cluster they all run on the
+# submit host, not as jobs that would each wait in the queue for a node.
 localrules:
     all,
     paper_inputs,
+    build_sft_pairs,
+    evaluate_policy,
+    aggregate_study,
     plot_condition_study,
     plot_round_study,
     tabulate_study,
@@ -51,6 +58,6 @@ localrules:
 
 
 rule all:
+    default_target: True
     input:
         PAPER_PDF,
-    default_target: True

@@ -166,11 +166,26 @@ def method_settings(config: dict, method: str) -> dict:
     return m
 
 
-def retry_settings(config: dict, method: str) -> dict:
-    """Only what the retry sampling of a method depends on (not its training hyperparameters),
-    so changing a learning rate does not resample retries."""
+def retry_settings(config: dict, method: str, dataset: str | None = None) -> dict:
+    """Only what the retry sampling of a method depends on (not its training hyperparameters or
+    label), so changing a learning rate does not resample retries. With ``dataset``, the retry
+    text falls back to the dataset's (the method's own wins)."""
     m = method_settings(config, method)
-    return {k: m[k] for k in ("pi", "k", "retry_text", "pi_template", "gibberish") if k in m}
+    keys = ("pi", "k", "retry_text", "pi_template") + (("gibberish",) if m["pi"] == "gibberish" else ())
+    out = {k: m[k] for k in keys if k in m}
+    if dataset is not None and "retry_text" not in out and "retry_text" in config["datasets"][dataset]:
+        out["retry_text"] = config["datasets"][dataset]["retry_text"]
+    return out
+
+
+def retry_sampling(config: dict, dataset: str) -> dict:
+    """Sampling settings of retries: the first attempts' with the dataset's ``retries`` overrides
+    (``n`` is not one: a retry's count is the method's ``k``)."""
+    spec = config["datasets"][dataset]
+    merged = {**spec["first_attempts"], **spec.get("retries", {})}
+    merged.pop("n", None)
+    merged.pop("k", None)
+    return merged
 
 
 def canonical(obj):

@@ -10,6 +10,7 @@ from pidistill.config import (
     canonical,
     enabled_studies,
     method_settings,
+    retry_sampling,
     retry_settings,
     policy_lineage,
     policy_round,
@@ -17,6 +18,9 @@ from pidistill.config import (
     validate_config,
 )
 from pidistill.codedeps import code_files
+from pidistill.domains.registry import loader_module
+from pidistill.generation import backend_module
+from pidistill.verifiers import domain_settings, verifier_module
 
 validate_config(config)
 # Sorted keys everywhere: params compare by value, so reordering a config file reruns nothing.
@@ -33,14 +37,27 @@ PAPER_PDF = f"{R}/paper/pidistill.pdf"
 MODEL_PROVENANCE = f"{R}/models/{{model}}.provenance.json"  # written by resolve_model
 
 
+GENERATION = config.get("generation", {})
+BACKEND = GENERATION.get("backend", "transformers")
 # Generation runs in the vLLM environment when the config asks for that backend (the cluster), and in
 # the transformers one otherwise; training always uses envs/torch.yaml (see envs/vllm.yaml for why).
-GENERATION_ENV = "../envs/vllm.yaml" if config.get("generation", {}).get("backend") == "vllm" else "../envs/torch.yaml"
+GENERATION_ENV = "../envs/vllm.yaml" if BACKEND == "vllm" else "../envs/torch.yaml"
+# The pinned environment a rule's script runs in (params.environment; the config's `environments`
+# maps a name to a venv, scripts/_repo.py switches to it): "main" is the driver's own .venv.
+GENERATION_VENV = "vllm" if BACKEND == "vllm" else "main"
 
 
-def code(script):
-    """The script and every pidistill module it imports, as inputs; editing one reruns the job."""
-    return code_files(Path(workflow.basedir) / script, Path(workflow.basedir))
+def checkout_path(rel):
+    """A file of this checkout, as a path that works from the working directory: relative when
+    Snakemake runs in the checkout, absolute under `snakemake -s <checkout>/Snakefile -d <elsewhere>`."""
+    path = Path(workflow.basedir) / rel
+    return rel if Path.cwd().resolve() == Path(workflow.basedir).resolve() else str(path)
+
+
+def code(script, *modules):
+    """The script, the modules a registry chose for this job (loader, backend, verifier) and every
+    pidistill module they run (pidistill/codedeps.py), as inputs: editing one reruns the job."""
+    return [checkout_path(f) for f in code_files(Path(workflow.basedir) / script, Path(workflow.basedir), modules)]
 
 
 def threads_heavy():
@@ -109,7 +126,9 @@ def study_evaluations(study):
 
 
 def study_round_stats(study):
-    return [f"{R}/runs/{r.run_dir}/{r.policy}/round_stats.json" for r in study_runs(config, study) if r.policy != "base"]
+    return [
+        f"{R}/runs/{r.run_dir}/{r.policy}/round_stats.json" for r in study_runs(config, study) if r.policy != "base"
+    ]
 
 
 def study_adapters(study):
@@ -128,10 +147,52 @@ def studies_of_kind(kind):
     return [s for s in STUDIES if config["studies"][s]["kind"] == kind] or ["__none__"]
 
 
+def study_methods(study):
+    spec = config["studies"][study]
+    return spec["methods"] if spec["kind"] == "conditions" else [spec["method"]]
+
+
 def study_params(wildcards):
+    """The study's config and the labels of its own methods (another method's label is not used)."""
     study = config["studies"][wildcards.study]
-    labels = {m: config["methods"][m].get("label", m) for m in config["methods"]}
+    labels = {m: config["methods"][m].get("label", m) for m in study_methods(wildcards.study)}
     return {"name": wildcards.study, **study, "labels": labels}
+
+
+# ---- datasets and verification -------------------------------------------------------------
+
+
+def dataset_split_spec(dataset, split):
+    """What preparing one split reads: its loader, the loader's options, its local source file."""
+    spec = config["datasets"][dataset]
+    if split == "test":
+        return (
+            spec.get("test_loader", spec["loader"]),
+            spec.get("test_options", {}),
+            spec.get("test_source", spec.get("source")),
+        )
+    return spec["loader"], spec.get("train_options", {}), spec.get("source")
+
+
+def dataset_sources(wildcards):
+    """Local raw files of a dataset: inputs, so replacing one reruns its preparation."""
+    return sorted({src for split in ("train", "test") if (src := dataset_split_spec(wildcards.dataset, split)[2])})
+
+
+def dataset_params(wildcards):
+    out = {"domain": config["datasets"][wildcards.dataset]["domain"]}
+    for split in ("train", "test"):
+        loader, options, source = dataset_split_spec(wildcards.dataset, split)
+        out[split] = {"loader": loader, "options": options, "source": source}
+    return out
+
+
+def dataset_loader_modules(dataset):
+    return sorted({loader_module(dataset_split_spec(dataset, split)[0]) for split in ("train", "test")})
+
+
+def domain_of(wildcards):
+    return config["datasets"][wildcards.dataset]["domain"]
 
 
 def study_figures(study):

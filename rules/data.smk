@@ -4,16 +4,18 @@
 
 rule prepare_dataset:
     input:
-        code=code("scripts/prepare_dataset.py"),
+        sources=dataset_sources,
+        code=lambda wildcards: code("scripts/prepare_dataset.py", *dataset_loader_modules(wildcards.dataset)),
     output:
         train=f"{R}/data/{{dataset}}/train.jsonl",
         test=f"{R}/data/{{dataset}}/test.jsonl",
         provenance=f"{R}/data/{{dataset}}/provenance.json",
-    params:
-        spec=lambda wildcards: config["datasets"][wildcards.dataset],
     log:
         f"{R}/logs/prepare_dataset/{{dataset}}.log",
     conda:
         "../envs/cpu.yaml"
+    params:
+        environment="main",
+        spec=dataset_params,
     script:
         "../scripts/prepare_dataset.py"

@@ -8,11 +8,12 @@ rule evaluate_policy:
         code=code("scripts/evaluate_policy.py"),
     output:
         f"{RUNS}/{{policy}}/evaluation.json",
-    params:
-        ks=lambda wildcards: config["datasets"][wildcards.dataset]["evaluation"].get("k", [1]),
     log:
         f"{RUNS}/{{policy}}/logs/evaluate_policy.log",
     conda:
         "../envs/cpu.yaml"
+    params:
+        environment="main",
+        ks=lambda wildcards: config["datasets"][wildcards.dataset]["evaluation"].get("k", [1]),
     script:
         "../scripts/evaluate_policy.py"

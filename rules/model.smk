@@ -8,23 +8,23 @@ rule pretrain_demo_model:
     output:
         model=directory(f"{R}/models/{{model}}"),
         summary=f"{R}/models/{{model}}.pretraining.json",
-    params:
-        pretrain=lambda wildcards: config["models"][wildcards.model]["pretrain"],
-        retry_texts=lambda wildcards: {
-            config["datasets"][d]["domain"]: config["datasets"][d].get("retry_text")
-            for d in config["models"][wildcards.model]["pretrain"]["datasets"]
-        },
-        loaders=lambda wildcards: {
-            d: config["datasets"][d]["loader"]
-            for d in config["models"][wildcards.model]["pretrain"]["datasets"]
-        },
-    threads: 2
     log:
         f"{R}/logs/pretrain_demo_model/{{model}}.log",
     benchmark:
         f"{R}/benchmarks/pretrain_demo_model/{{model}}.tsv"
     conda:
         "../envs/torch.yaml"
+    threads: 2
+    params:
+        environment="main",
+        pretrain=lambda wildcards: config["models"][wildcards.model]["pretrain"],
+        retry_texts=lambda wildcards: {
+            config["datasets"][d]["domain"]: config["datasets"][d].get("retry_text")
+            for d in config["models"][wildcards.model]["pretrain"]["datasets"]
+        },
+        loaders=lambda wildcards: {
+            d: config["datasets"][d]["loader"] for d in config["models"][wildcards.model]["pretrain"]["datasets"]
+        },
     script:
         "../scripts/pretrain_demo_model.py"
 
@@ -40,12 +40,15 @@ rule resolve_model:
         code=code("scripts/resolve_model.py"),
     output:
         MODEL_PROVENANCE,
-    params:
-        spec=lambda wildcards: config["models"][wildcards.model],
-        path=lambda wildcards: model_path(wildcards.model),
     log:
         f"{R}/logs/resolve_model/{{model}}.log",
     conda:
         "../envs/cpu.yaml"
+    params:
+        environment="main",
+        spec=lambda wildcards: {
+            k: v for k, v in config["models"][wildcards.model].items() if k in ("source", "id", "revision")
+        },
+        path=lambda wildcards: model_path(wildcards.model),
     script:
         "../scripts/resolve_model.py"

@@ -8,15 +8,28 @@ rule aggregate_study:
         adapters=lambda wildcards: study_adapters(wildcards.study),
         code=code("scripts/aggregate_study.py"),
     output:
-        runs=f"{R}/studies/{{study}}/runs.csv",
-        summary=f"{R}/studies/{{study}}/summary.csv",
+        runs=report(
+            f"{R}/studies/{{study}}/runs.csv",
+            caption="../report/study_runs.rst",
+            category="Tables",
+            subcategory="{study}",
+            labels={"study": "{study}", "file": "runs"},
+        ),
+        summary=report(
+            f"{R}/studies/{{study}}/summary.csv",
+            caption="../report/study_summary.rst",
+            category="Tables",
+            subcategory="{study}",
+            labels={"study": "{study}", "file": "summary"},
+        ),
         curves=f"{R}/studies/{{study}}/training_curves.csv",
-    params:
-        study=study_params,
     log:
         f"{R}/logs/aggregate_study/{{study}}.log",
     conda:
         "../envs/cpu.yaml"
+    params:
+        environment="main",
+        study=study_params,
     script:
         "../scripts/aggregate_study.py"
 
@@ -29,17 +42,30 @@ rule plot_condition_study:
         code=code("scripts/plot_study.py"),
     output:
         gains_pdf=f"{R}/figures/{{study}}_gains.pdf",
-        gains_png=f"{R}/figures/{{study}}_gains.png",
+        gains_png=report(
+            f"{R}/figures/{{study}}_gains.png",
+            caption="../report/figure_gains.rst",
+            category="Figures",
+            subcategory="{study}",
+            labels={"study": "{study}", "figure": "gains"},
+        ),
         training_pdf=f"{R}/figures/{{study}}_training.pdf",
-        training_png=f"{R}/figures/{{study}}_training.png",
-    wildcard_constraints:
-        study="|".join(studies_of_kind("conditions")),
-    params:
-        study=study_params,
+        training_png=report(
+            f"{R}/figures/{{study}}_training.png",
+            caption="../report/figure_training.rst",
+            category="Figures",
+            subcategory="{study}",
+            labels={"study": "{study}", "figure": "training"},
+        ),
     log:
         f"{R}/logs/plot_study/{{study}}.log",
+    wildcard_constraints:
+        study="|".join(studies_of_kind("conditions")),
     conda:
         "../envs/cpu.yaml"
+    params:
+        environment="main",
+        study=study_params,
     script:
         "../scripts/plot_study.py"
 
@@ -52,15 +78,22 @@ rule plot_round_study:
         code=code("scripts/plot_study.py"),
     output:
         rounds_pdf=f"{R}/figures/{{study}}_rounds.pdf",
-        rounds_png=f"{R}/figures/{{study}}_rounds.png",
-    wildcard_constraints:
-        study="|".join(studies_of_kind("rounds")),
-    params:
-        study=study_params,
+        rounds_png=report(
+            f"{R}/figures/{{study}}_rounds.png",
+            caption="../report/figure_rounds.rst",
+            category="Figures",
+            subcategory="{study}",
+            labels={"study": "{study}", "figure": "rounds"},
+        ),
     log:
         f"{R}/logs/plot_study/{{study}}.log",
+    wildcard_constraints:
+        study="|".join(studies_of_kind("rounds")),
     conda:
         "../envs/cpu.yaml"
+    params:
+        environment="main",
+        study=study_params,
     script:
         "../scripts/plot_study.py"
 
@@ -71,14 +104,20 @@ rule tabulate_study:
         summary=f"{R}/studies/{{study}}/summary.csv",
         code=code("scripts/tabulate_study.py"),
     output:
-        table=f"{R}/tables/{{study}}.tex",
+        table=report(
+            f"{R}/tables/{{study}}.tex",
+            caption="../report/table.rst",
+            category="LaTeX tables",
+            labels={"study": "{study}"},
+        ),
         numbers=f"{R}/studies/{{study}}/numbers.json",
-    params:
-        study=study_params,
     log:
         f"{R}/logs/tabulate_study/{{study}}.log",
     conda:
         "../envs/cpu.yaml"
+    params:
+        environment="main",
+        study=study_params,
     script:
         "../scripts/tabulate_study.py"
 
@@ -92,33 +131,34 @@ rule write_paper_sections:
     output:
         numbers=f"{R}/paper/numbers.tex",
         sections=f"{R}/paper/studies.tex",
-    params:
-        studies={s: config["studies"][s] for s in config["studies"]},
-        enabled=STUDIES,
-        figures={s: [Path(f).name for f in study_figures(s)] for s in STUDIES},
     log:
         f"{R}/logs/write_paper_sections.log",
     conda:
         "../envs/cpu.yaml"
+    params:
+        environment="main",
+        studies={s: config["studies"][s] for s in config["studies"]},
+        enabled=STUDIES,
+        figures={s: [Path(f).name for f in study_figures(s)] for s in STUDIES},
     script:
         "../scripts/write_paper_sections.py"
 
 
 rule build_paper:
     input:
-        main="paper/main.tex",
+        main=checkout_path("paper/main.tex"),
         numbers=f"{R}/paper/numbers.tex",
         sections=f"{R}/paper/studies.tex",
         tables=expand(f"{R}/tables/{{study}}.tex", study=STUDIES),
         figures=[f for s in STUDIES for f in study_figures(s)],
     output:
-        PAPER_PDF,
-    params:
-        build_dir=lambda wildcards, output: os.path.dirname(output[0]),
+        report(PAPER_PDF, caption="../report/paper.rst", category="Paper"),
     log:
         f"{R}/logs/build_paper.log",
     conda:
         "../envs/latex.yaml"
+    params:
+        build_dir=lambda wildcards, output: os.path.dirname(output[0]),
     shell:
         "cp {input.main} {params.build_dir}/main.tex && log=$(realpath -m {log}) && cd {params.build_dir} && "
         "SOURCE_DATE_EPOCH=0 FORCE_SOURCE_DATE=1 latexmk -pdf -interaction=nonstopmode -halt-on-error "

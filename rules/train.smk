@@ -15,6 +15,8 @@ rule build_sft_pairs:
         f"{RUNS}/{{parent}}/r{{round}}-{{method}}/logs/build_sft_pairs.log",
     conda:
         "../envs/cpu.yaml"
+    params:
+        environment="main",
     script:
         "../scripts/build_sft_pairs.py"
 
@@ -29,18 +31,18 @@ rule train_adapter:
         code=code("scripts/train_adapter.py"),
     output:
         directory(f"{RUNS}/{{parent}}/r{{round}}-{{method}}/adapter"),
-    params:
-        model=lambda wildcards: model_path(wildcards.model),
-        model_spec=lambda wildcards: config["models"][wildcards.model],
-        train=lambda wildcards: method_settings(config, wildcards.method)["train"],
-    threads: threads_heavy()
-    resources:
-        gpu=1,
     log:
         f"{RUNS}/{{parent}}/r{{round}}-{{method}}/logs/train_adapter.log",
     benchmark:
         f"{RUNS}/{{parent}}/r{{round}}-{{method}}/benchmarks/train_adapter.tsv"
     conda:
         "../envs/torch.yaml"
+    threads: threads_heavy()
+    resources:
+        gpu=1,
+    params:
+        environment="main",
+        model=lambda wildcards: model_path(wildcards.model),
+        train=lambda wildcards: method_settings(config, wildcards.method)["train"],
     script:
         "../scripts/train_adapter.py"

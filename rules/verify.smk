@@ -5,14 +5,16 @@ rule verify_samples:
     input:
         samples=f"{RUNS}/{{policy}}/{{kind}}.jsonl",
         problems=verify_problems,
-        code=code("scripts/verify_samples.py"),
+        code=lambda wildcards: code("scripts/verify_samples.py", verifier_module(domain_of(wildcards))),
     output:
         f"{RUNS}/{{policy}}/{{kind}}.verdicts.jsonl",
-    params:
-        verifier=config.get("verifier", {}),
     log:
         f"{RUNS}/{{policy}}/logs/verify_{{kind}}.log",
     conda:
         "../envs/cpu.yaml"
+    threads: config.get("verifier", {}).get("workers", 1)
+    params:
+        environment="main",
+        verifier=lambda wildcards: domain_settings(config.get("verifier"), domain_of(wildcards)),
     script:
         "../scripts/verify_samples.py"

@@ -9,17 +9,17 @@ from pidistill.provenance import collect_hub_loads, sha256_path
 from pidistill.smk import rule_log
 
 with rule_log(snakemake) as log:
-    spec = snakemake.params.spec
-    record = {"dataset": snakemake.wildcards.dataset, "domain": spec["domain"], "splits": {}}
+    spec = snakemake.params.spec  # domain, and per split: loader, options, local source file
+    domain = spec["domain"]
+    record = {"dataset": snakemake.wildcards.dataset, "domain": domain, "splits": {}}
     for split in ("train", "test"):
-        options = dict(spec.get(f"{split}_options", {}))
-        loader = spec.get("test_loader", spec["loader"]) if split == "test" else spec["loader"]
-        source = spec.get("test_source", spec.get("source")) if split == "test" else spec.get("source")
+        loader, options, source = (spec[split][k] for k in ("loader", "options", "source"))
+        options = dict(options)
         with collect_hub_loads() as hub_loads:
             problems = load(loader, source, **options)
-        bad = [p.id for p in problems if p.domain != spec["domain"]]
+        bad = [p.id for p in problems if p.domain != domain]
         if bad:
-            raise ValueError(f"datasets.{snakemake.wildcards.dataset}.domain is {spec['domain']!r} but {bad[0]} is not")
+            raise ValueError(f"datasets.{snakemake.wildcards.dataset}.domain is {domain!r} but {bad[0]} is not")
         n = write_problems(snakemake.output[split], problems)
         entry = {"loader": loader, "options": options, "problems": n, "sha256": sha256_path(snakemake.output[split])}
         if source:

@@ -3,16 +3,18 @@
 
 import _repo  # noqa: F401  (this checkout's pidistill on sys.path)
 
-from pidistill.generation import SamplingSettings
+from pidistill.generation import SamplingSettings, rule_backend
 from pidistill.io import write_jsonl
 from pidistill.problems import read_problems
 from pidistill.sampling import sample_attempts
-from pidistill.smk import backend_for, rule_log
+from pidistill.provenance import pinned_revision
+from pidistill.smk import rule_log
 
 with rule_log(snakemake) as log:
     problems = read_problems(snakemake.input.problems)
     sampling = snakemake.params.sampling
-    backend = backend_for(snakemake, snakemake.input.adapters)
+    backend = rule_backend(snakemake.params, snakemake.input.adapters, pinned_revision(snakemake.input.model_provenance),
+                           snakemake.threads)
     rows = sample_attempts(backend, problems, sampling["n"], int(snakemake.wildcards.seed), snakemake.params.stage,
                            SamplingSettings.from_config(sampling))
     write_jsonl(snakemake.output[0], rows)

@@ -2,25 +2,25 @@
 
 import _repo  # noqa: F401  (this checkout's pidistill on sys.path)
 
-from pidistill.generation import SamplingSettings
+from pidistill.generation import SamplingSettings, rule_backend
 from pidistill.io import read_jsonl, write_jsonl
 from pidistill.problems import read_problems
 from pidistill.retry import RetrySpec
 from pidistill.sampling import sample_retries
-from pidistill.smk import backend_for, rule_log
+from pidistill.provenance import pinned_revision
+from pidistill.smk import rule_log
 
 with rule_log(snakemake) as log:
     method = snakemake.params.method
-    dataset = snakemake.params.dataset
-    spec = RetrySpec.build(method["pi"], method["k"],
-                           retry_texts={dataset["domain"]: method.get("retry_text") or dataset.get("retry_text")},
+    spec = RetrySpec.build(method["pi"], method["k"], retry_texts={snakemake.params.domain: method.get("retry_text")},
                            pi_template=method.get("pi_template"), gibberish=method.get("gibberish", "XYZZY"))
     problems = read_problems(snakemake.input.problems)
     first = read_jsonl(snakemake.input.first_verdicts)
-    sampling = {**dataset["first_attempts"], **dataset.get("retries", {})}
+    sampling = snakemake.params.sampling
     n_failed = sum(not v["passed"] for v in first)
     log.info("%d of %d first attempts failed; %d retries each (PI: %s)", n_failed, len(first), spec.k, spec.pi)
-    backend = backend_for(snakemake, snakemake.input.adapters) if n_failed else None
+    backend = rule_backend(snakemake.params, snakemake.input.adapters, pinned_revision(snakemake.input.model_provenance),
+                           snakemake.threads) if n_failed else None
     rows = sample_retries(backend, problems, first, spec, int(snakemake.wildcards.seed), SamplingSettings.from_config(sampling))
     write_jsonl(snakemake.output[0], rows)
     log.info("%d retries written", len(rows))

@@ -4,7 +4,8 @@ import _repo  # noqa: F401  (this checkout's pidistill on sys.path)
 
 from pidistill.io import read_jsonl
 from pidistill.sft import TrainSettings, train_adapter
-from pidistill.smk import model_revision, rule_log
+from pidistill.provenance import pinned_revision
+from pidistill.smk import rule_log
 
 with rule_log(snakemake) as log:
     pairs = read_jsonl(snakemake.input.pairs)
@@ -16,6 +17,6 @@ with rule_log(snakemake) as log:
         seed=int(snakemake.wildcards.seed),
         out_dir=snakemake.output[0],
         threads=snakemake.threads,
-        revision=model_revision(snakemake),
+        revision=pinned_revision(snakemake.input.model_provenance),
     )
     log.info("trained=%s on %d pairs (%s)", summary["trained"], summary["n_pairs"], summary["reason"])

@@ -2,7 +2,8 @@
 
 Each entry maps a name to ``"module:function"``; the function is called as
 ``fn(source, **options) -> list[Problem]`` where ``source`` is a local raw file in the format its
-authors publish (or None: the function's default, e.g. the hub). Modules are imported lazily.
+authors publish (or None: the function's default, e.g. the hub). Modules are imported lazily, so a
+rule lists only its loader's module as code (``loader_module``).
 """
 
 from __future__ import annotations
@@ -23,11 +24,14 @@ LOADERS: dict[str, str] = {
 }
 
 
-def load(name: str, source: str | None = None, **options) -> list[Problem]:
+def loader_module(name: str) -> str:
+    """The module that implements loader ``name`` (what a prepare job runs)."""
     try:
-        target = LOADERS[name]
+        return LOADERS[name].split(":")[0]
     except KeyError:
         raise ValueError(f"unknown dataset {name!r}; known: {', '.join(sorted(LOADERS))}") from None
-    module_name, fn_name = target.split(":")
-    fn = getattr(importlib.import_module(module_name), fn_name)
+
+
+def load(name: str, source: str | None = None, **options) -> list[Problem]:
+    fn = getattr(importlib.import_module(loader_module(name)), LOADERS[name].split(":")[1])
     return fn(source, **options)

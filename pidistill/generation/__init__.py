@@ -58,13 +58,43 @@ class GenerationBackend(Protocol):
         """Completions for ``requests``, in the same order."""
 
 
+# name -> "module:class". Imported only when chosen, so the vLLM backend (and vLLM) stays off every
+# machine and job that does not use it; rules list the chosen module as code (``backend_module``).
+BACKENDS: dict[str, str] = {
+    "transformers": "pidistill.generation.hf:TransformersBackend",
+    "vllm": "pidistill.generation.vllm_backend:VLLMBackend",  # only on the cluster
+}
+
+
+def backend_module(name: str) -> str:
+    """The module that implements backend ``name`` (what a generation job runs)."""
+    try:
+        return BACKENDS[name].split(":")[0]
+    except KeyError:
+        raise ValueError(f"unknown generation backend {name!r} (known: {', '.join(sorted(BACKENDS))})") from None
+
+
 def load_backend(name: str, policy: PolicySpec, **options) -> GenerationBackend:
+    import importlib
+
+    module = importlib.import_module(backend_module(name))
+    return getattr(module, BACKENDS[name].split(":")[1])(policy, **options)
+
+
+def rule_backend(params, adapters, revision: str | None, threads: int) -> GenerationBackend:
+    """The backend a Snakemake generation rule configures: ``params.model`` (path or hub id),
+    ``params.chat_template_kwargs`` and ``params.generation`` (backend, batch size)."""
+    generation = params.generation
+    name = generation.get("backend", "transformers")
+    policy = PolicySpec(
+        model=params.model,
+        adapters=list(adapters),
+        revision=revision,
+        chat_template_kwargs=dict(params.chat_template_kwargs),
+    )
     if name == "transformers":
-        from pidistill.generation.hf import TransformersBackend
+        import torch
 
-        return TransformersBackend(policy, **options)
-    if name == "vllm":
-        from pidistill.generation.vllm_backend import VLLMBackend  # only on the cluster
-
-        return VLLMBackend(policy, **options)
-    raise ValueError(f"unknown generation backend {name!r} (known: transformers, vllm)")
+        torch.set_num_threads(threads)
+        torch.set_flush_denormal(True)
+    return load_backend(name, policy, batch_size=generation.get("batch_size", 64))

@@ -54,18 +54,37 @@ class VerifierSettings:
         return cls(**{k: v for k, v in cfg.items() if k in names})
 
 
+# domain -> the module whose ``verify_batch`` judges it, imported only when a batch has that domain
+# (rules list the one module their job runs as code: ``verifier_module``), and the settings it reads
+# (a verification job's params are just these, so a math-only option never reruns code jobs).
+VERIFIERS: dict[str, str] = {"math": "pidistill.verifiers.math", "code": "pidistill.verifiers.code"}
+DOMAIN_SETTINGS: dict[str, tuple[str, ...]] = {
+    "math": ("workers", "timeout_s", "memory_mb", "answer_fallback", "graded"),
+    "code": ("workers", "timeout_s", "memory_mb", "isolation", "nproc", "output_kb", "hide_private_tests"),
+}
+
+
+def verifier_module(domain: str) -> str:
+    try:
+        return VERIFIERS[domain]
+    except KeyError:
+        raise ValueError(f"no verifier for domain {domain!r} (known: {', '.join(sorted(VERIFIERS))})") from None
+
+
+def domain_settings(cfg: dict | None, domain: str) -> dict:
+    """The part of the config's ``verifier`` section that the ``domain``'s verifier reads."""
+    return {k: v for k, v in (cfg or {}).items() if k in DOMAIN_SETTINGS[domain]}
+
+
 def verify_items(items: Sequence[tuple[Problem, str]], settings: VerifierSettings | None = None) -> list[Verdict]:
     """Verdicts for (problem, completion) pairs, in input order, dispatching on the problem's domain."""
     settings = settings or VerifierSettings()
     out: list[Verdict | None] = [None] * len(items)
-    for domain in ("math", "code"):
+    import importlib
+
+    for domain in sorted({p.domain for p, _ in items}):
         idx = [i for i, (p, _) in enumerate(items) if p.domain == domain]
-        if not idx:
-            continue
-        if domain == "math":
-            from pidistill.verifiers import math as module
-        else:
-            from pidistill.verifiers import code as module
+        module = importlib.import_module(verifier_module(domain))
         verdicts = module.verify_batch([items[i] for i in idx], settings)
         for i, v in zip(idx, verdicts):
             out[i] = v

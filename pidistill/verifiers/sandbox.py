@@ -47,6 +47,10 @@ MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 MNT_DETACH = 2
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 1, 4, 38
 
+# The zygotes import their handler by name (``Pool(handler=...)``): the default judge runs in every
+# code verification, so pidistill.codedeps follows it like an import.
+__code_deps__ = ("pidistill.verifiers.code_runner",)
+
 SANDBOX_UID_BASE = 1_990_000  # uid/gid of worker k's candidates: base + k (no such user exists)
 PREIMPORT = (
     "array bisect cmath collections copy datetime decimal fractions functools hashlib heapq "
