@@ -1,21 +1,44 @@
-# pidistill: `make demo` installs everything and builds the demo paper; `make test` runs the tests.
+# pidistill: `make demo` installs everything and builds the demo paper; `make test` runs the tests;
+# `make cluster` (on a cluster's login node) builds every pinned environment the paper's jobs run in;
+# `make lock` re-resolves the pins (envs/<name>.in -> envs/<name>.txt, the one place for versions).
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
+# Where `make cluster` puts the environments other than main (main is .venv, the driver's): a
+# directory on the filesystem the compute nodes share. Moving it? Set `environments:` in
+# config/paper.yaml to match, e.g. `make cluster ENVS=/shared/pidistill-envs`.
+ENVS ?= .envs
+CLUSTER_ENVS := vllm
 
-.PHONY: demo test install latex slurm lint bench clean
+.PHONY: demo test install cluster lock latex slurm lint bench clean
 
-$(BIN)/.installed: requirements.txt pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	# torch first and on its own, so no other package pulls a different (CUDA) build
-	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -r requirements.txt
+# A venv from a lock: torch first and on its own, at the lock's version, so no other package pulls a
+# different (CUDA) build of it; then the whole lock. $(1) venv directory, $(2) lock file.
+define install_lock
+	test -x $(1)/bin/python || $(PYTHON) -m venv $(1)
+	$(1)/bin/pip install --quiet "$$(grep -m1 '^torch==' $(2))"
+	$(1)/bin/pip install --quiet -r $(2)
+endef
+
+$(BIN)/.installed: envs/main.txt pyproject.toml
+	$(call install_lock,$(VENV),envs/main.txt)
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
 install: $(BIN)/.installed
+
+# One stamp per environment, newer than its lock once built: editing the lock rebuilds it in place.
+$(ENVS)/%/.installed: envs/%.txt
+	$(call install_lock,$(ENVS)/$*,$<)
+	touch $@
+
+cluster: install $(foreach env,$(CLUSTER_ENVS),$(ENVS)/$(env)/.installed)
+	@echo "Environments ready: main = $(VENV), $(foreach env,$(CLUSTER_ENVS),$(env) = $(ENVS)/$(env)). Now: $(BIN)/snakemake --profile slurm all"
+
+lock: install
+	$(BIN)/python envs/lock.py
 
 # LaTeX for the paper: installed with apt when latexmk is missing (needs root on Debian/Ubuntu).
 latex:
