@@ -1,13 +1,129 @@
-"""Imported first by every rule script: puts this checkout's ``pidistill`` package on ``sys.path``.
+"""Imported first by every rule script: puts this checkout's ``pidistill`` package on ``sys.path``,
+and runs the job in the Python environment its rule names.
 
-Snakemake adds only the scripts/ directory to the path; in a ``--sdm conda`` environment the
-package is not installed, and in a venv it must be this checkout's code that runs (the code the
-rules list as inputs).
+Checkout. Snakemake adds only scripts/ to the path; in a ``--sdm conda`` or pinned environment the
+package is not installed, and in the driver's venv it must be this checkout's code that runs (the
+code the rules list as inputs).
+
+Environment. A rule that runs a script passes ``params: environment="<name>"`` (``main``, ``vllm``:
+one lock file envs/<name>.txt each). The config key ``environments`` maps a name to the prefix of a
+Python environment (a venv that ``make cluster`` built; relative to the checkout unless absolute),
+e.g. ``environments: {vllm: .envs/vllm}``. A name it does not map runs in the interpreter that
+Snakemake runs on (``main``: the driver's .venv). Snakemake runs a rule's script as
+``<its python> .snakemake/scripts/tmpXXXX.<script>.py``, a copy that starts with a preamble which
+unpickles the ``snakemake`` object; when the rule's environment is configured and is not the
+running one, this module ``exec``s that environment's ``bin/python`` on the same file, so the job
+runs whole (preamble included) in the process Snakemake started, under the other interpreter.
+
+This logic lives here, not in pidistill/: a rule's code inputs are the pidistill modules it runs
+(pidistill.codedeps, checked by pidistill.smk.rule_log), and which interpreter runs a job is
+deployment, like the contents of .venv, not code whose every edit should rerun the whole DAG.
+Outside Snakemake (tests, the CLI) only the path is set.
 """
 
+from __future__ import annotations
+
+import os
 import sys
 from pathlib import Path
 
-_root = str(Path(__file__).resolve().parent.parent)
-if _root not in sys.path:
-    sys.path.insert(0, _root)
+ROOT = Path(__file__).resolve().parent.parent
+# Set on the exec: the process that arrives knows it was sent, so a target whose interpreter does not
+# land in its prefix is an error instead of an endless chain of execs.
+GUARD = "PIDISTILL_ENVIRONMENT"
+BUILD_HINT = "build it with `make cluster` (`make cluster ENVS=<dir>` for another directory)"
+
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+class UnusableEnvironment(RuntimeError):
+    """A configured environment that cannot be used (the message says which and why)."""
+
+
+def environment_prefix(name: str | None, environments: dict | None, root: Path = ROOT) -> Path | None:
+    """The prefix configured for environment ``name``, absolute; None where none is configured."""
+    if not name or not environments or name not in environments:
+        return None
+    path = Path(os.path.expanduser(str(environments[name])))
+    return path if path.is_absolute() else root / path
+
+
+def in_environment(prefix: Path) -> bool:
+    """Whether this interpreter is the one of ``prefix`` (a venv's or conda env's sys.prefix)."""
+    return os.path.realpath(sys.prefix) == os.path.realpath(prefix)
+
+
+def exec_into(name: str, prefix: Path, argv: list[str] | None = None) -> None:
+    """Replace this process by ``prefix``'s python running the same command line (never returns)."""
+    python = prefix / "bin" / "python"
+    if not os.access(python, os.X_OK):
+        raise UnusableEnvironment(
+            f"config key environments.{name}: no Python environment at {prefix} ({python} does not exist); "
+            f"{BUILD_HINT}, or point environments.{name} at one")
+    argv = list(sys.orig_argv if argv is None else argv)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(python, [str(python), *argv[1:]], {**os.environ, GUARD: f"{name}={prefix}"})
+
+
+def isolate(keep: list[str]) -> list[str]:
+    """Drop from ``sys.path`` what this interpreter would not have on it by itself, except ``keep``;
+    returns the entries dropped.
+
+    Snakemake's preamble appends the driver's whole ``sys.path`` (its site-packages included) as a
+    fallback, so that the ``snakemake`` object unpickles where Snakemake is not installed (the vllm
+    environment). Left there, any package the job's environment lacks would be imported silently
+    from the driver's, built against another torch. So once the preamble has run, the path is cut
+    back to this interpreter's own (asked from a fresh ``python -c``, same environment variables:
+    its stdlib, its site-packages and their .pth entries, PYTHONPATH) plus the checkout and the
+    script's directory; a missing package then fails the import by name. What the preamble already
+    imported from the driver stays loaded and keeps working (submodules import through their
+    package's ``__path__``): Snakemake and the few packages it needs to unpickle, nothing the job's
+    code chose.
+    """
+    import json
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", "import json, sys; print(json.dumps(sys.path))"],
+                         capture_output=True, text=True, check=True).stdout
+    own = {os.path.realpath(p) for p in [*json.loads(out), *keep] if p}
+    kept, seen, dropped = [], set(), []
+    for entry in sys.path:
+        real = os.path.realpath(entry) if entry else None
+        if real in own:
+            if real not in seen:  # the preamble repeats the stdlib: keep the first of each
+                kept.append(entry)
+                seen.add(real)
+        else:
+            dropped.append(entry)
+    sys.path[:] = kept
+    return dropped
+
+
+def enter(main=None) -> None:
+    """Run the Snakemake job of ``main`` (default ``__main__``) in its rule's configured environment."""
+    main = sys.modules.get("__main__") if main is None else main
+    smk = getattr(main, "snakemake", None)
+    if smk is None:  # not a Snakemake job
+        return
+    params = getattr(smk, "params", None)
+    name = params.get("environment") if hasattr(params, "get") else None
+    prefix = environment_prefix(name, (getattr(smk, "config", None) or {}).get("environments"))
+    if prefix is None:
+        return
+    sent = os.environ.pop(GUARD, None)
+    if not in_environment(prefix):
+        if sent == f"{name}={prefix}":
+            raise UnusableEnvironment(
+                f"config key environments.{name}: {prefix}/bin/python ran with sys.prefix {sys.prefix}, "
+                f"not {prefix}: that is not the prefix of a virtual (or conda) environment; {BUILD_HINT}")
+        exec_into(name, prefix)
+    script = getattr(main, "__file__", None)
+    isolate([str(ROOT), str(ROOT / "scripts"), *([os.path.dirname(os.path.abspath(script))] if script else [])])
+
+
+try:
+    enter()
+except UnusableEnvironment as e:
+    raise SystemExit(f"pidistill: {e}") from None

@@ -7,7 +7,9 @@ import filecmp
 import os
 import re
 import shutil
+import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,6 +29,19 @@ def make_workdir(dest: Path) -> Path:
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, target)
+    return dest
+
+
+def standin_environment(dest: Path, inherit: bool = True) -> Path:
+    """A venv at ``dest`` (``python -m venv --without-pip`` from this interpreter), to run jobs in
+    through the config's ``environments`` as the cluster runs them in envs/ venvs. With ``inherit``,
+    a .pth file puts this interpreter's site-packages on its path, so it can run every real job
+    without installing the lock again; without, it has the standard library only."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(dest)], check=True)
+    if inherit:
+        site = Path(sysconfig.get_path("purelib", vars={"base": str(dest), "platbase": str(dest)}))
+        # addsitedir (not a bare path line) also runs the .pth files there (the editable pidistill)
+        (site / "_driver_site.pth").write_text(f"import site; site.addsitedir({sysconfig.get_path('purelib')!r})\n")
     return dest
 
 
