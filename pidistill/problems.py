@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from pidistill.io import InputError, iter_jsonl, write_jsonl
+from pidistill.io import InputError, iter_jsonl_lines, write_jsonl
 
 DOMAINS = ("math", "code")
 
@@ -58,7 +58,22 @@ class Problem:
         missing = [k for k in ("id", "domain", "prompt") if k not in row]
         if missing:
             raise ValueError(f"missing field(s) {missing}")
+        for name, value in row.items():
+            kinds = _FIELD_TYPES[name]
+            if not isinstance(value, kinds):
+                raise ValueError(f"field {name!r} must be {_FIELD_KINDS[name]}, got {type(value).__name__}")
+            if kinds == (list,) and not all(isinstance(x, str) for x in value):
+                raise ValueError(f"field {name!r} must be {_FIELD_KINDS[name]}")
         return cls(**row)
+
+
+_FIELD_TYPES = {"id": (str,), "domain": (str,), "prompt": (str,), "answer": (str, type(None)), "solution": (str, type(None)),
+                "entry_point": (str, type(None)), "code_prefix": (str,), "tests": (list,), "public_tests": (list,),
+                "test_setup": (str,), "test_program": (str, type(None)), "meta": (dict,)}
+_FIELD_KINDS = {name: "a list of strings" if kinds == (list,) else "an object" if kinds == (dict,)
+                else "a string" + (" or null" if type(None) in kinds else "") for name, kinds in _FIELD_TYPES.items()}
+_NOT_PROBLEMS = {"task_id": "a raw dataset file", "unique_id": "a raw dataset file", "completion": "a samples or verdicts file",
+                 "passed": "a verdicts file"}
 
 
 def write_problems(path: str | Path, problems: Iterable[Problem]) -> int:
@@ -66,16 +81,21 @@ def write_problems(path: str | Path, problems: Iterable[Problem]) -> int:
 
 
 def read_problems(path: str | Path) -> list[Problem]:
+    """The problems of a problems file (what ``pidistill prepare`` writes). A record that is not a
+    problem, or a problem id given twice, is an InputError naming the line(s)."""
     problems: list[Problem] = []
-    seen: set[str] = set()
-    for lineno, row in enumerate(iter_jsonl(path), start=1):
+    seen: dict[str, int] = {}
+    for lineno, row in iter_jsonl_lines(path):
         try:
             problem = Problem.from_dict(row)
         except (TypeError, ValueError) as exc:
-            raise InputError(f"{path}:{lineno}: {exc}") from None
+            looks = next((what for key, what in _NOT_PROBLEMS.items() if key in row), None)
+            hint = f"; this looks like {looks}" if looks else ""
+            raise InputError(f"{path}:{lineno}: not a problem record: {exc} "
+                             f"(expected a problems file as `pidistill prepare` writes it{hint})") from None
         if problem.id in seen:
-            raise InputError(f"{path}:{lineno}: duplicate problem id {problem.id!r}")
-        seen.add(problem.id)
+            raise InputError(f"{path}:{lineno}: duplicate problem id {problem.id!r} (also on line {seen[problem.id]})")
+        seen[problem.id] = lineno
         problems.append(problem)
     return problems
 
