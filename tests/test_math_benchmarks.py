@@ -60,7 +60,7 @@ def test_math500_round_trips_through_problem_files(tmp_path):
 
 
 def test_math500_rejects_other_formats(tmp_path):
-    with pytest.raises(ValueError, match="missing columns"):
+    with pytest.raises(ValueError, match="missing field"):
         mb.load_math500(str(_jsonl(tmp_path / "bad.jsonl", [{"question": "x", "answer": "1"}])))
     with pytest.raises(ValueError, match="duplicate"):
         mb.load_math500(str(_jsonl(tmp_path / "dup.jsonl", [MINI500[0], MINI500[0]])))

@@ -8,11 +8,11 @@ example, MBPP's ``test_list[0]``. The verdict uses every test; feedback may quot
 from __future__ import annotations
 
 import ast
-import gzip
 import json
 import re
-from pathlib import Path
 
+from pidistill.domains.raw import INT, LIST_OF_STR, STR, RawFormat, check_records, dataset_loader
+from pidistill.io import InputError, read_records
 from pidistill.problems import Problem
 
 MBPP_SPLITS = {"prompt": (1, 10), "test": (11, 510), "validation": (511, 600), "train": (601, 974)}
@@ -22,19 +22,25 @@ _HUB = {
     "mbpp-sanitized": ("google-research-datasets/mbpp", "sanitized"),
     "mbpp-plus": ("evalplus/mbppplus", None),
 }
+FORMATS = {
+    "humaneval": RawFormat("HumanEval", {"task_id": STR, "prompt": STR, "canonical_solution": STR, "test": STR,
+                                         "entry_point": STR}, {}, "task_id"),
+    "mbpp": RawFormat("MBPP", {"task_id": INT, "text": STR, "code": STR, "test_list": LIST_OF_STR},
+                      {"test_setup_code": STR, "challenge_test_list": LIST_OF_STR}, "task_id", nonempty=("test_list",)),
+    "mbpp-sanitized": RawFormat("sanitized MBPP", {"task_id": INT, "code": STR, "test_list": LIST_OF_STR},
+                                {"prompt": STR, "text": STR, "test_imports": LIST_OF_STR}, "task_id", nonempty=("test_list",)),
+    "mbpp-plus": RawFormat("MBPP+", {"task_id": STR, "prompt": STR, "entry_point": STR, "canonical_solution": STR,
+                                     "assertion": STR}, {}, "task_id"),
+}
 
 
-def _read_rows(source: str | None, hub_name: str, revision: str | None = None) -> list[dict]:
+def _read_rows(source: str | None, name: str, revision: str | None = None) -> list[dict]:
+    """The raw records of dataset ``name``, each checked against its published layout."""
     if source is None:
-        return _hub_rows(hub_name, revision)
-    path = Path(source)
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as fh:
-        text = fh.read()
-    stripped = text.lstrip()
-    if stripped.startswith("["):
-        return json.loads(stripped)
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+        repo = _HUB[name][0]
+        located = [(f"hub dataset {repo}, row {n}", r) for n, r in enumerate(_hub_rows(name, revision), start=1)]
+        return [r for _, r in check_records(f"hub dataset {repo}", located, FORMATS[name])]
+    return [r for _, r in check_records(str(source), read_records(source), FORMATS[name])]
 
 
 def _hub_rows(name: str, revision: str | None = None) -> list[dict]:
@@ -88,9 +94,9 @@ def docstring_example(prompt: str, entry_point: str) -> str | None:
     return None
 
 
-def load_humaneval(source: str | None = None, **options) -> list[Problem]:
-    rows = _read_rows(source, "humaneval", options.get("revision"))
-    limit = options.get("limit")
+@dataset_loader("humaneval")
+def load_humaneval(source: str | None = None, *, limit: int | None = None, revision: str | None = None) -> list[Problem]:
+    rows = _read_rows(source, "humaneval", revision)
     out = []
     for r in rows[: int(limit) if limit else None]:
         public = docstring_example(r["prompt"], r["entry_point"])
@@ -132,7 +138,7 @@ def _split_filter(rows: list[dict], split: str | None) -> list[dict]:
     if split in (None, "all"):
         return rows
     if split not in MBPP_SPLITS:
-        raise ValueError(f"unknown MBPP split {split!r}; known: all, {', '.join(MBPP_SPLITS)}")
+        raise InputError(f"unknown MBPP split {split!r}; known: all, {', '.join(MBPP_SPLITS)}")
     lo, hi = MBPP_SPLITS[split]
     return [r for r in rows if lo <= int(str(r["task_id"]).split("/")[-1]) <= hi]
 
@@ -141,10 +147,12 @@ def _mbpp_prompt(text: str, tests: list[str]) -> str:
     return f"{text.strip()}\nYour code should pass this test:\n{tests[0]}" if tests else text.strip()
 
 
-def load_mbpp(source: str | None = None, split: str | None = "all", challenge: bool = False, **options) -> list[Problem]:
+@dataset_loader("mbpp")
+def load_mbpp(source: str | None = None, split: str | None = "all", challenge: bool = False, *,
+              revision: str | None = None) -> list[Problem]:
     """MBPP full. Options: split (all|prompt|test|validation|train, the standard task_id ranges),
     challenge (also require ``challenge_test_list``)."""
-    rows = sorted(_split_filter(_read_rows(source, "mbpp", options.get("revision")), split), key=lambda r: int(r["task_id"]))
+    rows = sorted(_split_filter(_read_rows(source, "mbpp", revision), split), key=lambda r: int(r["task_id"]))
     out = []
     for r in rows:
         tests = list(r["test_list"]) + (list(r.get("challenge_test_list") or []) if challenge else [])
@@ -167,9 +175,10 @@ def _split_of(task_id: int) -> str:
     return next((name for name, (lo, hi) in MBPP_SPLITS.items() if lo <= task_id <= hi), "unknown")
 
 
-def load_mbpp_sanitized(source: str | None = None, split: str | None = "all", **options) -> list[Problem]:
+@dataset_loader("mbpp-sanitized")
+def load_mbpp_sanitized(source: str | None = None, split: str | None = "all", *, revision: str | None = None) -> list[Problem]:
     """Sanitized MBPP (427 tasks). ``test_imports`` run before the tests and before the program."""
-    rows = sorted(_split_filter(_read_rows(source, "mbpp-sanitized", options.get("revision")), split), key=lambda r: int(r["task_id"]))
+    rows = sorted(_split_filter(_read_rows(source, "mbpp-sanitized", revision), split), key=lambda r: int(r["task_id"]))
     out = []
     for r in rows:
         imports = "\n".join(r.get("test_imports") or [])
@@ -188,14 +197,15 @@ def load_mbpp_sanitized(source: str | None = None, split: str | None = "all", **
     return out
 
 
-def load_mbpp_plus(source: str | None = None, **options) -> list[Problem]:
+@dataset_loader("mbpp-plus")
+def load_mbpp_plus(source: str | None = None, *, revision: str | None = None) -> list[Problem]:
     """MBPP+ (EvalPlus) tasks, judged on the ``assertion`` tests of each record.
 
     The extra EvalPlus inputs (``base_input``/``plus_input``) are kept in ``meta`` but not used:
     judging them like EvalPlus needs its per-task input type restoration and special oracles,
     which this loader does not reimplement (see docs/code-verifier.md).
     """
-    rows = _read_rows(source, "mbpp-plus", options.get("revision"))
+    rows = _read_rows(source, "mbpp-plus", revision)
     out = []
     for r in rows:
         tests = [line for line in r["assertion"].replace("\r\n", "\n").split("\n") if line.strip()]

@@ -22,6 +22,8 @@ import re
 from pathlib import Path
 from typing import Iterable
 
+from pidistill.domains.raw import STR, STR_OR_NUMBER, RawFormat, check_records, dataset_loader
+from pidistill.io import InputError, read_records
 from pidistill.problems import Problem
 
 log = logging.getLogger(__name__)
@@ -69,22 +71,37 @@ def _subject(value) -> str | None:
     return _SUBJECT_NAMES.get(str(value), str(value))
 
 
-def _local_dataset(source: str):
-    """A ``datasets.Dataset`` from a local JSON Lines / JSON / Parquet / CSV file or a
-    ``save_to_disk`` directory."""
-    import datasets
+MATH500_FORMAT = RawFormat("MATH-500", {"problem": STR, "answer": STR_OR_NUMBER, "unique_id": STR},
+                           {"solution": STR, "subject": STR, "level": STR_OR_NUMBER}, "unique_id")
+MATH_TRAIN_FORMAT = RawFormat("MATH", {"problem": STR},
+                              {"solution": STR, "answer": STR_OR_NUMBER, "level": STR_OR_NUMBER, "type": STR,
+                               "subject": STR, "unique_id": STR}, "unique_id")
 
+
+def _local_rows(source: str) -> list[tuple[str, dict]]:
+    """The records of a local file: JSON Lines or a JSON array (optionally gzip-compressed) read
+    directly; Parquet, CSV and ``save_to_disk`` directories through ``datasets``."""
     path = Path(source)
     if not path.exists():
-        raise ValueError(f"{source}: file not found")
-    if path.is_dir():
-        loaded = datasets.load_from_disk(str(path))
-        if isinstance(loaded, datasets.DatasetDict):
-            loaded = loaded[next(iter(loaded))]
-        return loaded
+        raise InputError(f"{source}: file not found")
     suffixes = "".join(path.suffixes).lower()
-    kind = "parquet" if ".parquet" in suffixes else "csv" if ".csv" in suffixes else "json"
-    return datasets.load_dataset(kind, data_files=str(path), split="train")
+    if not path.is_dir() and ".parquet" not in suffixes and ".csv" not in suffixes:
+        return read_records(path)
+    import datasets
+
+    try:
+        if path.is_dir():
+            loaded = datasets.load_from_disk(str(path))
+            if isinstance(loaded, datasets.DatasetDict):
+                loaded = loaded[next(iter(loaded))]
+        else:
+            kind = "parquet" if ".parquet" in suffixes else "csv"
+            loaded = datasets.load_dataset(kind, data_files=str(path), split="train")
+    except Exception as exc:  # whatever datasets raises for a file it cannot read: the user's file
+        what = "a dataset saved with save_to_disk" if path.is_dir() else f"a {kind} file"
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise InputError(f"{source}: cannot be read as {what} ({type(exc).__name__}: {first})") from None
+    return [(f"{source}: row {n}", dict(row)) for n, row in enumerate(loaded, start=1)]
 
 
 def _hub_dataset(name: str, split: str, configs: Iterable[str] | None = None, revision: str | None = None):
@@ -100,6 +117,10 @@ def _hub_dataset(name: str, split: str, configs: Iterable[str] | None = None, re
     return datasets.load_dataset(name, split=split, revision=hub_dataset_revision(name, None, revision))
 
 
+def _hub_rows(name: str, split: str, configs: Iterable[str] | None = None, revision: str | None = None):
+    return [(f"hub dataset {name}, row {n}", dict(row)) for n, row in enumerate(_hub_dataset(name, split, configs, revision), start=1)]
+
+
 def _filter(problems: list[Problem], levels=None, subjects=None, limit: int | None = None) -> list[Problem]:
     if levels is not None:
         wanted = {int(x) for x in ([levels] if isinstance(levels, (int, str)) else levels)}
@@ -112,6 +133,7 @@ def _filter(problems: list[Problem], levels=None, subjects=None, limit: int | No
     return problems
 
 
+@dataset_loader("math500")
 def load_math500(
     source: str | None = None,
     *,
@@ -124,17 +146,10 @@ def load_math500(
     limit: int | None = None,
 ) -> list[Problem]:
     """MATH-500 problems from ``source`` (the published JSONL) or the hub."""
-    rows = _local_dataset(source) if source else _hub_dataset(hub, split, revision=revision)
-    missing = {"problem", "answer", "unique_id"} - set(rows.column_names)
-    if missing:
-        raise ValueError(f"{source or hub}: not in the MATH-500 format (missing columns {sorted(missing)})")
+    located = _local_rows(source) if source else _hub_rows(hub, split, revision=revision)
     problems = []
-    seen: set[str] = set()
-    for n, row in enumerate(rows, start=1):
+    for _, row in check_records(source or f"hub dataset {hub}", located, MATH500_FORMAT):
         uid = str(row["unique_id"])
-        if uid in seen:
-            raise ValueError(f"{source or hub}: row {n}: duplicate unique_id {uid!r}")
-        seen.add(uid)
         level, subject = _level(row.get("level")), _subject(row.get("subject"))
         problems.append(
             Problem(
@@ -149,6 +164,7 @@ def load_math500(
     return _filter(problems, levels, subjects, limit)
 
 
+@dataset_loader("math-train")
 def load_math_train(
     source: str | None = None,
     *,
@@ -171,11 +187,10 @@ def load_math_train(
     from pidistill.verifiers.math import last_boxed
 
     if source:
-        rows = _local_dataset(source)
+        located = _local_rows(source)
     else:
-        rows = _hub_dataset(hub, split, [configs] if isinstance(configs, str) else configs, revision)
-    if "problem" not in rows.column_names:
-        raise ValueError(f"{source or hub}: no 'problem' column")
+        located = _hub_rows(hub, split, [configs] if isinstance(configs, str) else configs, revision)
+    rows = [row for _, row in check_records(source or f"hub dataset {hub}", located, MATH_TRAIN_FORMAT)]
     excluded: set[str] = set()
     if exclude:
         excluded = {p.prompt for p in load_math500(exclude, instruction="")}
