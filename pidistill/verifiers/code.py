@@ -56,8 +56,32 @@ def _defines(code: str, name: str | None) -> bool:
     return re.search(rf"^(async\s+)?def\s+{re.escape(name)}\s*\(", code, re.MULTILINE) is not None
 
 
+def _syntax_error_line(code: str) -> int | None:
+    """None if ``code`` parses, else the line the parser stopped at (0 when it does not say)."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ast.parse(code)
+    except SyntaxError as exc:
+        return exc.lineno or 0
+    except (ValueError, RecursionError, MemoryError):  # NUL bytes, lone surrogates, nesting
+        return 0
+    return None
+
+
+# How many prefixes ``_trim_prose`` parses at most: it jumps to the line each failure names, so
+# ordinary completions need two or three; the bound keeps a multi-megabyte one linear.
+TRIM_PARSES = 64
+
+
 def _trim_prose(text: str) -> str:
-    """Unfenced text: start at the first line that looks like code, drop trailing prose lines."""
+    """Unfenced text: start at the first line that looks like code, drop trailing prose lines.
+
+    The result is the longest run of lines from that start which parses. Rather than dropping one
+    line at a time, each failed parse goes straight to the line the parser stopped at: a prefix
+    that still holds that line but ends before the next stops there too."""
     lines = text.splitlines()
     if text[:1] in (" ", "\t") or _parses(text):
         return text  # valid Python as it stands, or a body continuation (HumanEval completion style)
@@ -65,10 +89,15 @@ def _trim_prose(text: str) -> str:
     if start is None:
         return text
     lines = lines[start:]
-    for end in range(len(lines), 0, -1):
+    end = len(lines)
+    for _ in range(TRIM_PARSES):
+        if end <= 0:
+            break
         chunk = "\n".join(lines[:end])
-        if _parses(chunk):
+        stopped = _syntax_error_line(chunk)
+        if stopped is None:
             return chunk
+        end = stopped if 0 < stopped < end else end - 1
     return "\n".join(lines)
 
 
@@ -240,14 +269,21 @@ def _crash_reason(exit_desc: str, out_limit: bool) -> str:
 
 
 def verify_batch(items: Sequence[tuple[Problem, str]], settings: VerifierSettings) -> list[Verdict]:
-    """Verdicts for (problem, completion) pairs, in input order. Never raises for a sample."""
+    """Verdicts for (problem, completion) pairs, in input order. Never raises for a sample: a
+    completion that is not judged (``text.judged_text``: none, too long) fails with its reason."""
     from tqdm import tqdm
 
     from pidistill.verifiers.sandbox import Pool
+    from pidistill.verifiers.text import judged_text
 
     if not items:
         return []
-    jobs = [job_for(p, c, settings) for p, c in items]
+    prepared = [judged_text(c) for _, c in items]
+    out: list[Verdict | None] = [v for _, _, v in prepared]
+    run = [i for i, (_, _, v) in enumerate(prepared) if v is None]
+    jobs = [job_for(items[i][0], prepared[i][0], settings) for i in run]
+    if not jobs:
+        return out
     with Pool(min(max(1, settings.workers), len(jobs)), option(settings, "isolation")) as pool:
         with tqdm(total=len(jobs), desc=f"verify code [{pool.isolation}]", disable=not settings.progress, mininterval=2) as bar:
             results = pool.map(jobs, progress=bar.update)
@@ -255,4 +291,8 @@ def verify_batch(items: Sequence[tuple[Problem, str]], settings: VerifierSetting
             import sys
 
             print(f"code verifier isolation: {pool.isolation} ({pool.detail})", file=sys.stderr)
-    return [verdict_from(p, job["program"], res, settings) for (p, _), job, res in zip(items, jobs, results)]
+    for i, job, res in zip(run, jobs, results):
+        verdict = verdict_from(items[i][0], job["program"], res, settings)
+        verdict.extra.update(prepared[i][1])
+        out[i] = verdict
+    return out

@@ -42,28 +42,39 @@ def strip_think(text: str) -> str:
 _BOX = re.compile(r"\\(?:boxed|fbox)(?![a-zA-Z])\s*")
 
 
+_BRACE = re.compile(r"\\[{}]|[{}]")
+_BARE = re.compile(r"[^\s$\\]+")
+
+
+def _closing_braces(text: str) -> dict[int, int]:
+    """Position of each ``{`` -> position of the ``}`` that closes it (escaped ``\\{``, ``\\}`` are
+    not braces), in one pass; a brace never closed has no entry."""
+    closes, stack = {}, []
+    for m in _BRACE.finditer(text):
+        tok = m.group()
+        if tok == "{":
+            stack.append(m.start())
+        elif tok == "}" and stack:
+            closes[stack.pop()] = m.start()
+    return closes
+
+
 def boxed_spans(text: str) -> list[tuple[int, int, str]]:
     """``(start, end, content)`` of every complete ``\\boxed``/``\\fbox`` in ``text``, in order."""
     out = []
+    closes = None
     for m in _BOX.finditer(text):
         i = m.end()
         if i < len(text) and text[i] == "{":
-            depth, j = 1, i + 1
-            while j < len(text) and depth:
-                if text[j] == "\\" and j + 1 < len(text) and text[j + 1] in "{}":
-                    j += 2
-                    continue
-                if text[j] == "{":
-                    depth += 1
-                elif text[j] == "}":
-                    depth -= 1
-                j += 1
-            if depth == 0:
-                out.append((m.start(), j, text[i + 1 : j - 1]))
+            if closes is None:
+                closes = _closing_braces(text)
+            j = closes.get(i)
+            if j is not None:
+                out.append((m.start(), j + 1, text[i + 1 : j]))
         elif m.group(0) != m.group(0).rstrip():  # "\\boxed 5"
-            tok = re.match(r"[^\s$\\]+", text[i:])
+            tok = _BARE.match(text, i)
             if tok:
-                out.append((m.start(), i + tok.end(), tok.group(0).rstrip(".,")))
+                out.append((m.start(), tok.end(), tok.group(0).rstrip(".,")))
     return out
 
 
@@ -79,13 +90,14 @@ def last_boxed(text: str) -> str | None:
     spans = boxed_spans(text)
     if not spans:
         return None
-    group = [spans[-1]]
+    group = [spans[-1]]  # built from the last box backwards, then put in text order
     for prev in reversed(spans[:-1]):
-        between = text[prev[1] : group[0][0]]
+        between = text[prev[1] : group[-1][0]]
         if _JOIN.match(between) and between.strip(" $"):
-            group.insert(0, prev)
+            group.append(prev)
         else:
             break
+    group.reverse()
     contents = [c.strip() for _, _, c in group]
     if len(contents) > 1 and all(contents):
         return ", ".join(contents)
@@ -217,11 +229,20 @@ def verify_batch(items: Sequence[tuple[Problem, str]], settings: VerifierSetting
     in a worker pool when ``settings.workers > 1`` and there are enough of them (or always when
     called off the main thread, where signal-based timeouts cannot work)."""
     from pidistill.verifiers import math_equiv
+    from pidistill.verifiers.text import judged_text
 
     out: list[Verdict | None] = [None] * len(items)
+    notes: dict[int, dict] = {}
     slow: list[tuple[int, Extraction]] = []
     for i, (problem, completion) in enumerate(items):
-        ex, verdict = _pre(problem, completion, settings)
+        text, note, unjudged = judged_text(completion)
+        if unjudged is not None:  # no text, or too long: failed without reading an answer
+            unjudged.extra = {"answer_method": "none", "credit": 0.0, **unjudged.extra}
+            out[i] = unjudged
+            continue
+        if note:
+            notes[i] = note
+        ex, verdict = _pre(problem, text, settings)
         if verdict is None:
             slow.append((i, ex))
         else:
@@ -244,6 +265,8 @@ def verify_batch(items: Sequence[tuple[Problem, str]], settings: VerifierSetting
             bar.close()
         for (i, ex), j in zip(slow, judgements):
             out[i] = _verdict(j.passed, j.credit, j.reason, ex, settings, j.detail)
+    for i, note in notes.items():
+        out[i].extra.update(note)
     return [v for v in out if v is not None]
 
 
