@@ -9,24 +9,58 @@
     pidistill evaluate --problems P --verdicts eval.verdicts.jsonl --k 1 8 --out evaluation.json
 
 Each subcommand is the stage a Snakemake rule runs, with the same library code.
+
+Bad input (a missing or malformed file, a record without a field the stage needs, an option the
+loader does not take) ends the command with one line, "pidistill CMD: error: ...", naming the file,
+line and field, and exit status 2; --debug also prints the traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import traceback
+from pathlib import Path
 
 import yaml
+
+from pidistill.io import InputError
 
 
 def _options(pairs: list[str]) -> dict:
     out = {}
     for pair in pairs or []:
         if "=" not in pair:
-            raise SystemExit(f"--option expects key=value, got {pair!r}")
+            raise InputError(f"--option expects key=value, got {pair!r}")
         key, value = pair.split("=", 1)
-        out[key] = yaml.safe_load(value)
+        try:
+            out[key] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            detail = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise InputError(f"--option {pair}: the value is not valid YAML ({detail})") from None
     return out
+
+
+def _check_model(args: argparse.Namespace) -> None:
+    """A local ``--model`` / ``--adapter`` that is not there is the user's mistake: say so before
+    transformers answers with a hub lookup error."""
+    model = Path(args.model).expanduser()
+    if model.exists():
+        if not model.is_dir():
+            raise InputError(f"--model {args.model}: not a directory (expected a model directory holding config.json, or a hub id)")
+        if not (model / "config.json").is_file():
+            raise InputError(f"--model {args.model}: no config.json in this directory (expected a model saved with "
+                             "save_pretrained, or a hub id)")
+    elif args.model.startswith(("/", ".", "~")) or args.model.count("/") > 1:
+        raise InputError(f"--model {args.model}: no such directory (expected a local model directory, or a hub id "
+                         "such as Qwen/Qwen2.5-0.5B-Instruct)")
+    for adapter in getattr(args, "adapter", None) or []:
+        path = Path(adapter)
+        if not path.is_dir():
+            raise InputError(f"--adapter {adapter}: no such directory (expected an adapter directory `pidistill train` wrote)")
+        if not ((path / "adapter_config.json").is_file() or (path / "training.json").is_file()):
+            raise InputError(f"--adapter {adapter}: neither adapter_config.json nor training.json in it (expected an "
+                             "adapter directory `pidistill train` wrote)")
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
@@ -40,12 +74,13 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from pidistill.io import read_jsonl, write_jsonl
+    from pidistill.io import write_jsonl
     from pidistill.problems import index_problems, read_problems
+    from pidistill.records import read_samples
     from pidistill.verifiers import VerifierSettings, verify_samples
 
     problems = index_problems(read_problems(args.problems))
-    samples = read_jsonl(args.samples)
+    samples = read_samples(args.samples, problems, args.problems)
     settings = VerifierSettings(workers=args.workers, timeout_s=args.timeout, answer_fallback=args.answer_fallback, graded=args.graded)
     verdicts = verify_samples(problems, samples, settings)
     write_jsonl(args.out, verdicts)
@@ -72,6 +107,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from pidistill.problems import read_problems
     from pidistill.sampling import sample_attempts
 
+    _check_model(args)
     problems = read_problems(args.problems)
     rows = sample_attempts(_backend(args), problems, args.n, args.seed, args.stage, _sampling(args))
     write_jsonl(args.out, rows)
@@ -79,26 +115,31 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
-    from pidistill.io import read_jsonl, write_jsonl
-    from pidistill.problems import read_problems
+    from pidistill.io import write_jsonl
+    from pidistill.problems import index_problems, read_problems
+    from pidistill.records import RETRY_SOURCE, read_verdicts
     from pidistill.retry import RetrySpec
     from pidistill.sampling import sample_retries
 
+    _check_model(args)
     problems = read_problems(args.problems)
     spec = RetrySpec.build(args.pi, args.k, retry_texts={p.domain: args.retry_text for p in problems})
-    verdicts = read_jsonl(args.verdicts)
+    verdicts = read_verdicts(args.verdicts, index_problems(problems), args.problems, fields=RETRY_SOURCE)
     backend = _backend(args) if any(not v["passed"] for v in verdicts) else None
     write_jsonl(args.out, sample_retries(backend, problems, verdicts, spec, args.seed, _sampling(args)))
     return 0
 
 
 def cmd_pairs(args: argparse.Namespace) -> int:
-    from pidistill.io import read_jsonl, write_json, write_jsonl
-    from pidistill.problems import read_problems
+    from pidistill.io import write_json, write_jsonl
+    from pidistill.problems import index_problems, read_problems
+    from pidistill.records import RETRY_SOURCE, read_verdicts
     from pidistill.sft import build_pairs, filter_correct, retry_statistics
 
     problems = read_problems(args.problems)
-    first, retries = read_jsonl(args.first_verdicts), read_jsonl(args.retry_verdicts)
+    index = index_problems(problems)
+    first = read_verdicts(args.first_verdicts, index, args.problems)
+    retries = read_verdicts(args.retry_verdicts, index, args.problems, fields=RETRY_SOURCE)
     pairs = build_pairs(problems, filter_correct(retries, args.threshold))
     write_jsonl(args.out, pairs)
     stats = retry_statistics(first, retries, pairs)
@@ -109,12 +150,13 @@ def cmd_pairs(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from pidistill.io import read_jsonl
+    from pidistill.records import read_pairs
     from pidistill.sft import TrainSettings, train_adapter
 
+    _check_model(args)
     settings = TrainSettings(steps=args.steps, learning_rate=args.learning_rate, batch_size=args.batch_size,
                              lora_r=args.lora_r, lora_alpha=args.lora_alpha, min_pairs=args.min_pairs)
-    summary = train_adapter(read_jsonl(args.pairs), args.model, args.adapter or [], settings, args.seed, args.out,
+    summary = train_adapter(read_pairs(args.pairs), args.model, args.adapter or [], settings, args.seed, args.out,
                             threads=args.threads, revision=args.revision)
     print(f"trained={summary['trained']} on {summary['n_pairs']} pairs ({summary['reason']})", file=sys.stderr)
     return 0
@@ -122,10 +164,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from pidistill.evaluate import summarize
-    from pidistill.io import read_jsonl, write_json
-    from pidistill.problems import read_problems
+    from pidistill.io import write_json
+    from pidistill.problems import index_problems, read_problems
+    from pidistill.records import read_verdicts
 
-    summary = summarize(read_problems(args.problems), read_jsonl(args.verdicts), args.k)
+    problems = read_problems(args.problems)
+    summary = summarize(problems, read_verdicts(args.verdicts, index_problems(problems), args.problems), args.k)
     write_json(args.out, summary)
     print(" ".join(f"{k}={v:.4f}" for k, v in summary["metrics"].items()), file=sys.stderr)
     return 0
@@ -149,16 +193,22 @@ def _generation_args(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pidistill", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--debug", action="store_true", help="on an error, also print the traceback")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="on an error, also print the traceback")
+    subparsers = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("prepare", help="convert a dataset to problem records (JSONL)")
+    def add(name: str, **kw) -> argparse.ArgumentParser:  # every subcommand also takes --debug after its name
+        return subparsers.add_parser(name, parents=[common], **kw)
+
+    p = add("prepare", help="convert a dataset to problem records (JSONL)")
     p.add_argument("name", help="dataset name, e.g. toy_math, humaneval, mbpp, math500")
     p.add_argument("--source", help="local raw file in its authors' published format (default: the loader's own source)")
     p.add_argument("--out", required=True)
     p.add_argument("--option", action="append", metavar="KEY=VALUE", help="loader option (repeatable)")
     p.set_defaults(func=cmd_prepare)
 
-    v = sub.add_parser("verify", help="verify samples against their problems")
+    v = add("verify", help="verify samples against their problems")
     v.add_argument("--problems", required=True)
     v.add_argument("--samples", required=True, help='JSONL, one {"id": ..., "completion": ...} per line')
     v.add_argument("--out", required=True)
@@ -168,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--graded", action="store_true", help="math: score is the graded credit in [0, 1] (default: 0/1)")
     v.set_defaults(func=cmd_verify)
 
-    s = sub.add_parser("sample", help="sample n attempts per problem from a policy")
+    s = add("sample", help="sample n attempts per problem from a policy")
     _generation_args(s)
     s.add_argument("--problems", required=True)
     s.add_argument("--n", type=int, default=1)
@@ -176,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_sample)
 
-    r = sub.add_parser("retry", help="retry every failed first attempt K times under a PI condition")
+    r = add("retry", help="retry every failed first attempt K times under a PI condition")
     _generation_args(r)
     r.add_argument("--problems", required=True)
     r.add_argument("--verdicts", required=True, help="verdicts of the first attempts")
@@ -186,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", required=True)
     r.set_defaults(func=cmd_retry)
 
-    pr = sub.add_parser("pairs", help="filter correct retries into SFT pairs")
+    pr = add("pairs", help="filter correct retries into SFT pairs")
     pr.add_argument("--problems", required=True)
     pr.add_argument("--first-verdicts", required=True)
     pr.add_argument("--retry-verdicts", required=True)
@@ -195,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--stats", help="also write the round statistics (JSON)")
     pr.set_defaults(func=cmd_pairs)
 
-    t = sub.add_parser("train", help="LoRA SFT of one round (TRL SFTTrainer + PEFT)")
+    t = add("train", help="LoRA SFT of one round (TRL SFTTrainer + PEFT)")
     _policy_args(t)
     t.add_argument("--pairs", required=True)
     t.add_argument("--out", required=True, help="adapter directory")
@@ -208,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--threads", type=int, default=1)
     t.set_defaults(func=cmd_train)
 
-    e = sub.add_parser("evaluate", help="pass@1 and unbiased pass@k from verified samples")
+    e = add("evaluate", help="pass@1 and unbiased pass@k from verified samples")
     e.add_argument("--problems", required=True)
     e.add_argument("--verdicts", required=True)
     e.add_argument("--k", type=int, nargs="+", default=[1])
@@ -217,14 +267,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    from pidistill.io import InputError
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror and (exc.filename or exc.filename2):
+        return f"{exc.filename2 or exc.filename}: {exc.strerror}"
+    return " ".join(str(exc).split()) or type(exc).__name__  # one line
 
+
+def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        out = getattr(args, "out", None)
+        if out and args.command != "train" and Path(out).is_dir():
+            raise InputError(f"--out {out}: is a directory (expected the path of the file to write)")
         return args.func(args)
-    except (InputError, ValueError) as exc:
-        print(f"pidistill {args.command}: error: {exc}", file=sys.stderr)
+    except (InputError, ValueError, OSError) as exc:  # bad input, config values, unreadable or unwritable paths
+        if args.debug:
+            traceback.print_exc()
+        print(f"pidistill {args.command}: error: {_message(exc)}", file=sys.stderr)
         return 2
 
 
