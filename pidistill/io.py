@@ -23,12 +23,40 @@ class InputError(ValueError):
     expected. The command line prints it as one ``error:`` line (no traceback)."""
 
 
+def current_umask() -> int:
+    """The process's umask, read without changing it where the kernel shows it (Linux)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def honour_umask(directory: str | os.PathLike) -> None:
+    """Give every file under ``directory`` the mode a new file of the user gets (0666 less the
+    umask). For files that other libraries write (safetensors saves with mkstemp's 0600)."""
+    mode = 0o666 & ~current_umask()
+    for path in sorted(Path(directory).rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            os.chmod(path, mode)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; rename it onto ``path`` only on success."""
+    """Yield a temporary path next to ``path``; rename it onto ``path`` only on success.
+
+    The file gets the mode any other tool's new file would (0666 less the umask), not the 0600
+    that ``mkstemp`` gives, so results on a lab's shared filesystem are as readable as the user
+    chose."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, 0o666 & ~current_umask())
     os.close(fd)
     tmp_path = Path(tmp)
     try:

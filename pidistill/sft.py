@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from pidistill.io import read_json, write_json
+from pidistill.io import honour_umask, read_json, write_json
 from pidistill.problems import Problem
 
 
@@ -162,6 +162,7 @@ def train_adapter(
 
     shutil.rmtree(out_dir / "_trainer", ignore_errors=True)
     write_json(out_dir / "training.json", summary)
+    honour_umask(out_dir)
     return summary
 
 

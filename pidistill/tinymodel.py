@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from pidistill.io import honour_umask
+
 SPECIAL_TOKENS = ["<|pad|>", "<|unk|>", "<|end|>", "<|system|>", "<|user|>", "<|assistant|>"]
 EOS = "<|end|>"
 PAD = "<|pad|>"
@@ -206,6 +208,7 @@ def pretrain(
     shutil.rmtree(Path(out_dir) / "_trainer", ignore_errors=True)  # trainer scratch: not part of the model
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
+    honour_umask(out_dir)
     history = [
         {"step": h["step"], "loss": round(float(h["loss"]), 6)} for h in trainer.state.log_history if "loss" in h
     ]

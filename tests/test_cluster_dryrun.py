@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 GPU_RULES = {"sample_first_attempts", "sample_retries", "sample_evaluation", "train_adapter"}
 LOCAL_RULES = {"plot_condition_study", "plot_round_study", "tabulate_study", "write_paper_sections", "build_paper",
-               "resolve_model", "all"}
+               "resolve_model", "evaluate_policy", "build_sft_pairs", "aggregate_study", "all"}
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +100,7 @@ def test_report_rules_run_on_the_submit_host():
         workflow = api.workflow(resource_settings=ResourceSettings(), snakefile=REPO / "Snakefile", workdir=REPO)
         local = set(workflow._workflow._localrules)
     assert LOCAL_RULES <= local
-    assert not local & (GPU_RULES | {"verify_samples", "aggregate_study", "prepare_dataset"})
+    assert not local & (GPU_RULES | {"verify_samples", "prepare_dataset"})
 
 
 def test_disabled_studies_are_declared_with_a_note():

@@ -55,3 +55,18 @@ def test_derangement_moves_everything(n):
 def test_derangement_needs_two():
     with pytest.raises(ValueError):
         derangement([1], 0)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_written_files_honour_the_umask(tmp_path, umask):
+    """Like any other tool's files: 0666 less the umask (mkstemp alone would give 0600)."""
+    import stat
+    import subprocess
+    import sys
+
+    code = ("import os, sys; os.umask(int(sys.argv[1], 8)); from pidistill.io import write_json, write_jsonl, write_text;"
+            "d = sys.argv[2]; write_json(d + '/a.json', {}); write_jsonl(d + '/b.jsonl', [{}]); write_text(d + '/c.tex', 'x');"
+            "open(d + '/plain', 'w').close()")
+    subprocess.run([sys.executable, "-c", code, oct(umask), str(tmp_path)], check=True)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
+    assert modes == {name: 0o666 & ~umask for name in ("a.json", "b.jsonl", "c.tex", "plain")}

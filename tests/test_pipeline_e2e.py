@@ -1,20 +1,30 @@
 """The real Snakemake DAG on a small config: outputs' contents, rerun scope, byte-identical rebuild.
 
 These tests run the workflow in a copy of the repository (so editing code there does not touch
-the checkout) with tests/configs/e2e.yaml merged over the demo config.
+the checkout) with tests/configs/e2e.yaml merged over the demo config. The DAG is built once; every
+test that edits something does so in its own copy of that build, so the tests do not depend on
+their order.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import stat
 import subprocess
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from workdir import HAVE_LATEX, SNAKEMAKE, assert_same_data, job_counts, make_workdir, offline_env
 
 pytestmark = pytest.mark.e2e
+
+GOAL = "all" if HAVE_LATEX else "paper_inputs"
+LOCAL_DATA = "results/data/mini_humaneval/train.jsonl"  # a local raw file's dataset, in no study
+TARGETS = (GOAL, LOCAL_DATA)
 
 
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -25,21 +35,25 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
     return proc
 
 
-def target(workdir: Path) -> str:
-    return "all" if HAVE_LATEX else "paper_inputs"
-
-
-def planned_jobs(workdir: Path, goal: str, *extra: str) -> dict[str, int]:
-    """Rule -> job count that a dry run for ``goal`` would execute."""
-    proc = snakemake(workdir, goal, "-n", *extra)
+def planned_jobs(workdir: Path, *targets: str) -> dict[str, int]:
+    """Rule -> job count that a dry run for ``targets`` would execute."""
+    proc = snakemake(workdir, *(targets or TARGETS), "-n")
     return job_counts(proc.stdout + proc.stderr)
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     workdir = make_workdir(tmp_path_factory.mktemp("e2e"))
-    snakemake(workdir, target(workdir))
+    snakemake(workdir, *TARGETS)
     return workdir
+
+
+@pytest.fixture
+def edited(built, tmp_path):
+    """A copy of the finished build (results, Snakemake's metadata and mtimes included) to edit."""
+    copy = tmp_path / "copy"
+    shutil.copytree(built, copy, symlinks=True)
+    return copy
 
 
 def test_outputs_have_sensible_contents(built):
@@ -75,6 +89,7 @@ def test_outputs_have_sensible_contents(built):
         assert (results / "figures" / fig).stat().st_size > 5000
     if HAVE_LATEX:
         assert (results / "paper" / "pidistill.pdf").read_bytes()[:4] == b"%PDF"
+    assert len((built / LOCAL_DATA).read_text().splitlines()) == 3
 
 
 def test_lineage_paths_and_sharing(built):
@@ -87,35 +102,138 @@ def test_lineage_paths_and_sharing(built):
         assert (runs / "base" / child / "adapter" / "training.json").exists()
 
 
+def test_rule_logs_name_the_host_and_the_interpreter(built):
+    for log in (built / "results").rglob("*.log"):
+        if log.parent.name == "logs" or "logs" in log.parts:
+            text = log.read_text()
+            if "build_paper" in log.name:
+                continue  # latexmk's own log
+            assert "running on host" in text and "python " in text, log
+
+
+def test_outputs_honour_the_umask(built):
+    """Data files are as readable as any other file the user creates (not mkstemp's 0600)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    modes = {p.relative_to(built): stat.S_IMODE(p.stat().st_mode)
+             for p in (built / "results").rglob("*") if p.is_file()}
+    assert modes and {p: m for p, m in modes.items() if m != 0o666 & ~umask} == {}
+
+
 def test_second_run_has_nothing_to_do(built):
-    assert planned_jobs(built, target(built)) == {}
+    assert planned_jobs(built) == {}
 
 
-def test_code_change_reruns_only_dependents(built):
-    module = built / "pidistill" / "report" / "tables.py"
-    module.write_text(module.read_text() + "\n# edited\n")
-    jobs = planned_jobs(built, target(built))
-    assert jobs.get("tabulate_study") == 3
-    assert not set(jobs) & {"pretrain_demo_model", "sample_first_attempts", "sample_retries", "train_adapter",
-                           "sample_evaluation", "verify_samples", "evaluate_policy", "aggregate_study",
-                           "plot_condition_study", "plot_round_study"}
+# ---- what an edit replans: exactly the jobs that run the edited code or read the edited value -------
+
+# the e2e DAG: toy_math seeds 1 and 2 (pi_content: gold, tryagain; iterative: 2 rounds of tryagain on
+# seed 1, round 1 shared), toy_code seed 1 (code_retry: tryagain, tests)
+REPORT_TAIL = {"write_paper_sections": 1, **({"build_paper": 1, "all": 1} if HAVE_LATEX else {})}
+EVERYTHING_BUT_THE_MODEL = {
+    "prepare_dataset": 2, "sample_first_attempts": 4, "verify_samples": 21, "sample_retries": 7,
+    "build_sft_pairs": 7, "train_adapter": 7, "sample_evaluation": 10, "evaluate_policy": 10,
+    "aggregate_study": 3, "plot_condition_study": 2, "plot_round_study": 1, "tabulate_study": 3, **REPORT_TAIL,
+}
+CODE_VERIFICATION_AND_AFTER = {  # the 6 code verifications (first attempts, 2 retries, 3 evaluations)
+    "verify_samples": 6, "sample_retries": 2, "build_sft_pairs": 2, "train_adapter": 2, "sample_evaluation": 2,
+    "evaluate_policy": 3, "aggregate_study": 1, "plot_condition_study": 1, "tabulate_study": 1, **REPORT_TAIL,
+}
+MATH_VERIFICATION_AND_AFTER = {  # 3 first attempts, 5 retries, 7 evaluations on toy_math
+    "verify_samples": 15, "sample_retries": 5, "build_sft_pairs": 5, "train_adapter": 5, "sample_evaluation": 5,
+    "evaluate_policy": 7, "aggregate_study": 2, "plot_condition_study": 1, "plot_round_study": 1,
+    "tabulate_study": 2, "sample_first_attempts": 1, **REPORT_TAIL,
+}
+MATH_EVALUATION_AND_AFTER = {
+    "sample_evaluation": 7, "verify_samples": 7, "evaluate_policy": 7, "aggregate_study": 2,
+    "plot_condition_study": 1, "plot_round_study": 1, "tabulate_study": 2, **REPORT_TAIL,
+}
+ONE_STUDY_REPORT = {"aggregate_study": 1, "plot_condition_study": 1, "tabulate_study": 1, **REPORT_TAIL}
 
 
-def test_params_change_reruns_only_that_study(built):
-    import yaml
+def append(path: Path, text: str = "\n# edited\n") -> None:
+    path.write_text(path.read_text() + text)
 
-    cfg_path = built / "tests" / "configs" / "e2e.yaml"
-    cfg = yaml.safe_load(cfg_path.read_text())
-    cfg["studies"]["iterative"]["stop_below"] = 0.5
-    cfg_path.write_text(yaml.safe_dump(cfg))
-    jobs = planned_jobs(built, target(built))
-    assert jobs.get("aggregate_study") == 1  # iterative only
-    assert not set(jobs) & {"pretrain_demo_model", "sample_first_attempts", "sample_retries", "train_adapter",
-                           "sample_evaluation", "verify_samples", "evaluate_policy", "plot_condition_study"}
+
+def set_config(workdir: Path, keys: str, value) -> None:
+    path = workdir / "tests" / "configs" / "e2e.yaml"
+    cfg = yaml.safe_load(path.read_text())
+    node = cfg
+    *parents, last = keys.split(".")
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[last] = value
+    path.write_text(yaml.safe_dump(cfg))
+
+
+EDITS = {
+    # code: a rule reruns when code its job runs changes, and no other
+    "vllm backend": (lambda w: append(w / "pidistill/generation/vllm_backend.py"), {}),
+    "loader of the toy datasets": (lambda w: append(w / "pidistill/domains/toy.py"), EVERYTHING_BUT_THE_MODEL),
+    "HumanEval loader": (lambda w: append(w / "pidistill/domains/code_benchmarks.py"), {"prepare_dataset": 1}),
+    "code judge (run by the sandbox by name)": (lambda w: append(w / "pidistill/verifiers/code_runner.py"),
+                                                CODE_VERIFICATION_AND_AFTER),
+    "code wire format": (lambda w: append(w / "pidistill/verifiers/code_wire.py"), CODE_VERIFICATION_AND_AFTER),
+    "math verifier": (lambda w: append(w / "pidistill/verifiers/math_equiv.py"), MATH_VERIFICATION_AND_AFTER),
+    "report tables": (lambda w: append(w / "pidistill/report/tables.py"), {"tabulate_study": 3, **REPORT_TAIL}),
+    # inputs
+    "local raw source file": (lambda w: append(w / "tests/data/humaneval_format.jsonl", "\n"), {"prepare_dataset": 1}),
+    # config: only the jobs that read the value
+    "evaluation sampling of one dataset": (lambda w: set_config(w, "datasets.toy_math.evaluation.max_new_tokens", 11),
+                                           MATH_EVALUATION_AND_AFTER),
+    "one method's label": (lambda w: set_config(w, "methods.gold.label", "the gold"), ONE_STUDY_REPORT),
+    "a math-only verifier option": (lambda w: set_config(w, "verifier.answer_fallback", True),
+                                    MATH_VERIFICATION_AND_AFTER),
+    "one study's params": (lambda w: set_config(w, "studies.iterative.stop_below", 0.5),
+                           {"aggregate_study": 1, "plot_round_study": 1, "tabulate_study": 1, **REPORT_TAIL}),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(EDITS))
+def test_an_edit_replans_exactly_its_dependents(edited, edit):
+    apply, expected = EDITS[edit]
+    apply(edited)
+    assert planned_jobs(edited) == expected
+
+
+def test_a_rebuild_after_an_edit_is_complete_and_then_idle(edited):
+    """Editing the code judge reruns what the plan said, and afterwards nothing is left to do."""
+    append(edited / "pidistill/verifiers/code_runner.py")
+    snakemake(edited, *TARGETS)
+    assert planned_jobs(edited) == {}
+
+
+def test_runs_from_another_working_directory(built, tmp_path):
+    """`snakemake -s <checkout>/Snakefile --directory <elsewhere>`: code and paper inputs resolve."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    cmd = [str(SNAKEMAKE), "-s", str(built / "Snakefile"), "--directory", str(elsewhere), "--cores", "1",
+           "--configfile", str(built / "tests/configs/e2e.yaml")]
+    dry = subprocess.run([*cmd, GOAL, "-n"], capture_output=True, text=True, env=offline_env())
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    assert job_counts(dry.stdout + dry.stderr)["prepare_dataset"] == 2
+    run = subprocess.run([*cmd, "results/data/toy_code/train.jsonl"], capture_output=True, text=True, env=offline_env())
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert (elsewhere / "results/data/toy_code/train.jsonl").read_bytes() == \
+        (built / "results/data/toy_code/train.jsonl").read_bytes()
+
+
+def test_report_lists_every_figure_and_table_with_its_provenance(edited):
+    """`snakemake --report report.zip`: a browsable report of the registered outputs."""
+    import zipfile
+
+    snakemake(edited, *TARGETS, "--report", "report.zip")
+    with zipfile.ZipFile(edited / "report.zip") as zf:
+        names = zf.namelist()
+        html = next(zf.read(n).decode() for n in names if n.endswith("report.html"))
+    for expected in ("pi_content_gains.png", "code_retry_training.png", "iterative_rounds.png", "pi_content/summary.csv",
+                     "tables/code_retry.tex", *(["pidistill.pdf"] if HAVE_LATEX else [])):
+        assert any(n.endswith(expected) for n in names), expected
+    for rule in ("plot_condition_study", "aggregate_study", "tabulate_study"):
+        assert rule in html
 
 
 def test_rebuild_is_byte_identical(built, tmp_path):
     """Every data file (samples, verdicts, pairs, adapters, CSVs, tables; not logs or benchmarks)."""
     fresh = make_workdir(tmp_path / "again")
-    snakemake(fresh, target(fresh))
+    snakemake(fresh, *TARGETS)
     assert assert_same_data(built, fresh) >= 100
