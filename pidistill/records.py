@@ -25,8 +25,8 @@ PAIR = {"id": (str,), "prompt": (list,), "completion": (list,)}
 WHAT = {
     "samples": 'a samples file: one {"id": <problem id>, "completion": <text>} per line, as `pidistill sample` writes',
     "verdicts": "a verdicts file, as `pidistill verify` writes",
-    "first-attempt verdicts": "the verdicts of first attempts: `pidistill verify` output for `pidistill sample` "
-                              "output, whose records carry id, attempt, completion and passed",
+    "attempt verdicts": "verdicts of sampled attempts (`pidistill verify` output for what `pidistill sample` or "
+                        "`pidistill retry` wrote), whose records carry id, attempt, completion and passed",
     "pairs": "an SFT pairs file, as `pidistill pairs` writes",
 }
 
@@ -76,7 +76,7 @@ def read_verdicts(path: str | Path, problems: Mapping | None = None, problems_pa
                   fields: Mapping[str, tuple] = VERDICT) -> list[dict]:
     """Verdicts with ``fields``: :data:`VERDICT` (id, passed) to count them, :data:`RETRY_SOURCE`
     (also attempt, completion) where a retry or an SFT pair is built from them."""
-    kind = "first-attempt verdicts" if "attempt" in fields else "verdicts"
+    kind = "attempt verdicts" if "attempt" in fields else "verdicts"
     return read_rows(path, fields, kind, problems=problems, problems_path=problems_path)
 
 

@@ -47,7 +47,7 @@ LOADERS = {
     "mbpp-sanitized": (SANITIZED, "json", "task_id", ("test_list", []), "field 'test_list' is empty"),
     "mbpp-plus": (MBPP_PLUS, "jsonl", "task_id", ("assertion", ["assert add(1, 2) == 3"]), "field 'assertion' must be a string, got list"),
     "math500": (MATH500, "jsonl", "unique_id", ("problem", 5), "field 'problem' must be a string, got int 5"),
-    "math-train": (MATH_TRAIN, "jsonl", "unique_id", ("problem", None), "field 'problem' must be a string, got NoneType None"),
+    "math-train": (MATH_TRAIN, "jsonl", "unique_id", ("problem", None), "field 'problem' must be a string, got null"),
 }
 FORMAT_NAME = {"humaneval": "a HumanEval", "mbpp": "an MBPP", "mbpp-sanitized": "a sanitized MBPP", "mbpp-plus": "an MBPP+",
                "math500": "a MATH-500", "math-train": "a MATH"}
@@ -274,7 +274,7 @@ STAGE_CASES = {
                                ["--adapter rounds/1: no such directory"]),
     "sample/problems invalid": (["sample", "--model", "model", "--problems", "broken.jsonl"], ["broken.jsonl:1: not a problem record"]),
     "retry/verdicts are samples": (["retry", "--model", "model", "--problems", "problems.jsonl", "--verdicts", "samples.jsonl"],
-                                   ["samples.jsonl:1: no field 'passed' (expected the verdicts of first attempts"]),
+                                   ["samples.jsonl:1: no field 'passed' (expected verdicts of sampled attempts"]),
     "retry/verdicts without attempt": (["retry", "--model", "model", "--problems", "problems.jsonl", "--verdicts", "no_attempt.jsonl"],
                                        ["no_attempt.jsonl:1: no field 'attempt'"]),
     "retry/verdicts of another split": (["retry", "--model", "model", "--problems", "other_split.jsonl", "--verdicts", "verdicts.jsonl"],

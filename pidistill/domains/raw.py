@@ -64,6 +64,8 @@ class RawFormat:
 
 
 def _shown(value) -> str:
+    if value is None:
+        return "null"
     text = repr(value)
     return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
 
