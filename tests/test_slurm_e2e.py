@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 from localslurm import LocalSlurm, unavailable_reason
-from workdir import HAVE_LATEX, OFFLINE_ENV, SNAKEMAKE, assert_same_data, job_counts, make_workdir, offline_env
+from workdir import (HAVE_LATEX, OFFLINE_ENV, SNAKEMAKE, assert_same_data, job_counts, make_workdir, offline_env,
+                     standin_environment)
 
 pytestmark = pytest.mark.e2e
 
@@ -27,6 +28,9 @@ if REASON:
 
 GOAL = "all" if HAVE_LATEX else "paper_inputs"
 CONFIG = ["--configfile", "config/config.yaml", "tests/configs/slurm.yaml"]
+# Written by the cluster_run fixture: environments.main is a stand-in venv, so the jobs go through
+# scripts/_repo.py's switch to a configured environment as the paper's generation jobs do.
+ENVIRONMENTS = "tests/configs/environments.yaml"
 GPU_RULES = {"sample_first_attempts", "sample_retries", "sample_evaluation", "train_adapter"}
 LOCAL_RULES = {"plot_condition_study", "plot_round_study", "tabulate_study", "write_paper_sections", "build_paper",
                "resolve_model"}
@@ -55,13 +59,21 @@ def profile_env(cluster: LocalSlurm) -> dict[str, str]:
 
 
 def snakemake_slurm(workdir: Path, cluster: LocalSlurm, *args: str) -> subprocess.CompletedProcess:
-    cmd = [str(SNAKEMAKE), "--profile", "slurm", *args, *CONFIG, "--slurm-init-seconds-before-status-checks", "2"]
+    cmd = [str(SNAKEMAKE), "--profile", "slurm", *args, *CONFIG, ENVIRONMENTS, "--slurm-init-seconds-before-status-checks",
+           "2"]
     return subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=profile_env(cluster), timeout=1500)
 
 
 @pytest.fixture(scope="module")
-def cluster_run(cluster, tmp_path_factory):
+def standin(tmp_path_factory):
+    """The venv that plays the environment every job runs in (a venv reaching the driver's packages)."""
+    return standin_environment(tmp_path_factory.mktemp("envs") / "main")
+
+
+@pytest.fixture(scope="module")
+def cluster_run(cluster, standin, tmp_path_factory):
     workdir = make_workdir(tmp_path_factory.mktemp("slurm"))
+    (workdir / ENVIRONMENTS).write_text(f"environments:\n  main: {standin}\n")
     planned = snakemake_slurm(workdir, cluster, GOAL, "-n")
     assert planned.returncode == 0, planned.stderr[-4000:]
     proc = snakemake_slurm(workdir, cluster, GOAL)
@@ -116,6 +128,20 @@ def test_rule_logs_show_where_each_job_ran(cluster_run):
     assert m and m.group(1) in ids and m.group(2) == "0", gpu_log[:2000]
     m = re.search(r"slurm job (\d+) in partition cpu, CUDA_VISIBLE_DEVICES=<unset>", cpu_log)
     assert m and m.group(1) in ids, cpu_log[:2000]
+
+
+def test_jobs_ran_in_the_configured_environment(cluster_run, standin):
+    """Generation, training and CPU jobs on the nodes ran under the environment's python, not the driver's."""
+    workdir, _, _ = cluster_run
+    runs = workdir / "results" / "runs" / "toy_code" / "tiny" / "seed1" / "base"
+    logs = [runs / "logs" / "sample_first_attempts.log", runs / "logs" / "sample_evaluation.log",
+            runs / "r1-tests" / "logs" / "sample_retries.log", runs / "r1-tests" / "logs" / "train_adapter.log",
+            runs / "r1-tests" / "logs" / "verify_retries.log"]
+    for log in logs:
+        text = log.read_text()
+        m = re.search(r"^\S+ \S+ pidistill INFO python (\S+)$", text, re.M)
+        assert m, f"{log}: no 'python <interpreter>' line\n{text[:2000]}"
+        assert m.group(1) == str(standin / "bin" / "python"), (log, m.group(1))
 
 
 def test_report_rules_stayed_on_the_submit_host(cluster_run):
