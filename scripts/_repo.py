@@ -15,10 +15,9 @@ unpickles the ``snakemake`` object; when the rule's environment is configured an
 running one, this module ``exec``s that environment's ``bin/python`` on the same file, so the job
 runs whole (preamble included) in the process Snakemake started, under the other interpreter.
 
-This logic lives here, not in pidistill/: a rule's code inputs are the pidistill modules it runs
-(pidistill.codedeps, checked by pidistill.smk.rule_log), and which interpreter runs a job is
-deployment, like the contents of .venv, not code whose every edit should rerun the whole DAG.
-Outside Snakemake (tests, the CLI) only the path is set.
+Standard library only: this runs first, in whichever interpreter Snakemake started, and again
+after the exec before the path is cut back to the environment's own (``isolate``). Outside
+Snakemake (tests, the CLI) only the path is set.
 """
 
 from __future__ import annotations
