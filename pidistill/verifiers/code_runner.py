@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import os
 import resource
 import signal
@@ -22,7 +23,7 @@ import time
 import traceback
 
 from pidistill.verifiers import code_wire as wire
-from pidistill.verifiers.sandbox import Candidate, Context
+from pidistill.verifiers.sandbox.candidate import Candidate, Context
 
 _MSG = 300  # characters kept of an exception message
 
@@ -153,13 +154,18 @@ class UntrustedValue(TypeError):
 
 
 class Channel:
-    def __init__(self, sock: socket.socket, deadline: float):
+    def __init__(self, sock: socket.socket, deadline: float, wait=None):
         self.sock = sock
         self.deadline = deadline
+        self.wait = wait  # wait(deadline) -> bool: the candidate sent something before the deadline
         self.dead: CandidateGone | None = None
+        self.first_reply: float | None = None  # when the candidate's first message arrived
 
     def recv(self):
         if self.dead is not None:
+            raise self.dead
+        if self.wait is not None and not self.wait(self.deadline):
+            self.dead = CandidateGone("timeout")
             raise self.dead
         left = self.deadline - time.monotonic()
         if left <= 0:
@@ -167,7 +173,10 @@ class Channel:
             raise self.dead
         self.sock.settimeout(left)
         try:
-            return wire.recv_msg(self.sock)
+            msg = wire.recv_msg(self.sock)
+            if self.first_reply is None:
+                self.first_reply = time.monotonic()
+            return msg
         except (socket.timeout, TimeoutError):
             self.dead = CandidateGone("timeout")
         except (EOFError, ConnectionError, OSError):
@@ -303,8 +312,10 @@ def _handle_of(obj) -> wire.Handle:
     raise wire.WireError(f"cannot pass a {type(obj).__name__} to the candidate")
 
 
-def _free_names(sources: list[str]) -> list[str]:
-    """Global names the test code reads (candidates for binding to candidate objects)."""
+@functools.lru_cache(maxsize=1024)
+def _free_names(sources: tuple[str, ...]) -> list[str]:
+    """Global names the test code reads (candidates for binding to candidate objects). Cached:
+    the samples of one problem share their tests."""
     names: list[str] = []
     for src in sources:
         try:
@@ -334,9 +345,14 @@ def _outcome(exc: BaseException | None) -> dict:
     return {"ok": False, "kind": kind, "type": type(exc).__name__, "msg": msg, "frames": []}
 
 
+@functools.lru_cache(maxsize=2048)
+def _compiled(src: str, label: str):
+    return compile(src, label, "exec")  # trusted test code; the samples of a problem share it
+
+
 def _run_test(src: str, jns: dict, label: str) -> BaseException | None:
     try:
-        exec(compile(src, label, "exec"), jns)
+        exec(_compiled(src, label), jns)
     except BaseException as exc:  # noqa: BLE001 - recorded as the test's outcome
         return exc
     return None
@@ -349,17 +365,24 @@ def judge(ctx: Context, job: dict) -> dict:
     t0 = time.monotonic()
     program = job["program"]
     cand = Candidate(ctx, lambda sock: serve(sock, program), limits)
-    ch = Channel(cand.sock, t0 + float(job["timeout_s"]))
+    t_started = time.monotonic()
+    ch = Channel(cand.sock, t0 + float(job["timeout_s"]), cand.wait)
     result: dict = {"isolation": ctx.mode}
     try:
         result.update(_judge(ch, job))
     except BaseException as exc:  # noqa: BLE001 - e.g. the hard deadline: keep what is known
         result.update({"loaded": False, "load_error": {"type": "timeout", "msg": str(exc)[:_MSG], "frames": []}})
     finally:
+        t_tested = time.monotonic()
         result["output_bytes"] = cand.output_size()
         status = cand.close()
     result["exit"] = _describe_status(status)
-    result["judge_s"] = round(time.monotonic() - t0, 4)
+    t_end = time.monotonic()
+    t_loaded = ch.first_reply or t_tested
+    # where the time went (the bench reports it; verdicts never record timing)
+    result["timing_ms"] = {"start": (t_started - t0) * 1e3, "load": (t_loaded - t_started) * 1e3,
+                           "tests": (t_tested - t_loaded) * 1e3, "cleanup": (t_end - t_tested) * 1e3}
+    result["judge_s"] = round(t_end - t0, 4)
     return result
 
 
@@ -368,10 +391,7 @@ def _describe_status(status: int | None) -> str:
         return "unknown"
     if os.WIFSIGNALED(status):
         return f"signal {os.WTERMSIG(status)}"
-    code = os.WEXITSTATUS(status)
-    if code > 128:  # our reaper reports the candidate's fatal signal as 128 + n
-        return f"signal {code - 128}"
-    return f"exit {code}"
+    return f"exit {os.WEXITSTATUS(status)}"
 
 
 def _judge(ch: Channel, job: dict) -> dict:
@@ -397,7 +417,7 @@ def _judge(ch: Channel, job: dict) -> dict:
     public = list(job.get("public") or [])
     test_program = job.get("test_program")
     entry = job.get("entry_point")
-    wanted = _free_names([job.get("test_setup") or "", test_program or ""] + tests + public)
+    wanted = list(_free_names(tuple([job.get("test_setup") or "", test_program or ""] + tests + public)))
     if entry:
         wanted.append(entry)
     for name in dict.fromkeys(wanted):

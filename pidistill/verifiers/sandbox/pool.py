@@ -1,0 +1,249 @@
+"""The verifier's side of the sandbox: a pool of zygotes that judges a list of jobs in parallel.
+
+``Pool(workers, isolation)`` starts ``workers`` zygotes (``zygote``) at once and raises
+``IsolationUnavailable`` when they cannot isolate as asked. ``map(jobs)`` returns one result per
+job, in order. ``workers`` is the number of samples judged at a time, one CPU each: a worker
+whose candidate sits idle (a sleep, a wait) gives its CPU to the next sample, which a spare
+zygote takes (started when first needed, at most ``2 * workers`` of them), so samples that wait
+for their deadline do not hold the pool up. Each sample's judge and candidate run on one CPU of
+those this process may use (fewer migrations and cross-CPU wake-ups per call). A zygote that
+dies or hangs is replaced, and its sample is retried once.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from pidistill.verifiers import code_wire as wire
+
+# Code these processes run by name, which pidistill.codedeps follows like imports: the zygote's
+# entry point (the interpreter each zygote is) and the default judge.
+__code_deps__ = ("pidistill.verifiers.sandbox.zygote", "pidistill.verifiers.code_runner")
+
+DEFAULT_HANDLER = "pidistill.verifiers.code_runner:judge"
+MODES = {"auto": "namespaces", "namespaces": "namespaces", "rlimits": "rlimits"}
+_REPO = str(Path(__file__).resolve().parents[3])
+
+
+class IsolationUnavailable(RuntimeError):
+    """The sandbox cannot give the isolation the config asks for on this machine."""
+
+
+def _sysctl(name: str) -> str | None:
+    try:
+        return Path("/proc/sys/" + name.replace(".", "/")).read_text().strip()
+    except OSError:
+        return None
+
+
+def diagnose() -> str:
+    """What on this machine stands in the way of unprivileged user namespaces, if anything known."""
+    found = []
+    if _sysctl("user.max_user_namespaces") == "0":
+        found.append("user.max_user_namespaces is 0")
+    if _sysctl("kernel.unprivileged_userns_clone") == "0":
+        found.append("kernel.unprivileged_userns_clone is 0")
+    if _sysctl("kernel.apparmor_restrict_unprivileged_userns") == "1":
+        found.append("kernel.apparmor_restrict_unprivileged_userns is 1")
+    return "; ".join(found)
+
+
+def unavailable_message(why: str) -> str:
+    found = diagnose()
+    return (
+        f"The code verifier cannot isolate candidate programs here: {why}"
+        + (f" ({found})" if found else "") + ". "
+        "Its namespaces mode needs user namespaces, which ordinary users get on most kernels "
+        "(sysctl user.max_user_namespaces > 0; kernel.unprivileged_userns_clone=1 on older Debian "
+        "kernels; kernel.apparmor_restrict_unprivileged_userns=0 on Ubuntu 23.10+), or a container "
+        "that allows unshare. To run with the weaker isolation instead (no network block, host "
+        "files readable, and without root a candidate can signal every process of the user), set "
+        "`verifier.isolation: rlimits` in the config (see docs/code-verifier.md)."
+    )
+
+
+class Zygote:
+    """The pool's handle on one zygote process and the socket to it."""
+
+    def __init__(self, index: int, mode: str, handler: str, tmpfs_mb: int):
+        self.index = index
+        self.sock, theirs = socket.socketpair()
+        code = (f"import sys; sys.path.insert(0, {_REPO!r}); "
+                f"from pidistill.verifiers.sandbox.zygote import main; main({theirs.fileno()})")
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-s", "-c", code], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, env=env, start_new_session=True, cwd="/", pass_fds=(theirs.fileno(),),
+            )
+        finally:
+            theirs.close()
+        wire.send_msg(self.sock, {"mode": mode, "index": index, "handler": handler, "tmpfs_mb": tmpfs_mb})
+        self.isolation = self.detail = None
+
+    def hello(self, timeout: float = 60.0) -> None:
+        """Wait until the zygote is ready; RuntimeError with its reason if it is not."""
+        self.sock.settimeout(timeout)
+        try:
+            msg = wire.recv_msg(self.sock)
+        except (EOFError, OSError, wire.WireError) as exc:
+            status = self.proc.poll()
+            msg = {"error": f"no answer ({type(exc).__name__}" + (f", exit status {status})" if status is not None else ")")}
+        if not isinstance(msg, dict) or "error" in msg or "isolation" not in msg:
+            self.close()
+            raise RuntimeError(str(msg.get("error") if isinstance(msg, dict) else msg))
+        self.isolation, self.detail = msg["isolation"], msg["detail"]
+
+    def run(self, job: dict, on_parked, timeout: float) -> dict | None:
+        """The zygote's result for ``job``; None if it died or overran ``timeout`` seconds."""
+        try:
+            self.sock.settimeout(timeout)
+            wire.send_msg(self.sock, job)
+            while True:
+                msg = wire.recv_msg(self.sock)
+                if not isinstance(msg, dict):
+                    return None
+                if msg.get("parked") is True:
+                    on_parked()
+                    continue
+                return msg
+        except (EOFError, OSError, wire.WireError):
+            return None
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class Pool:
+    """``workers`` zygotes; ``map(jobs)`` judges the jobs in parallel and returns results in order."""
+
+    def __init__(self, workers: int, isolation: str = "auto", handler: str = DEFAULT_HANDLER,
+                 tmpfs_mb: int = 256, pin: bool = True):
+        if isolation not in MODES:
+            raise ValueError(f"unknown isolation mode {isolation!r} (known: {', '.join(MODES)})")
+        self.mode = MODES[isolation]
+        self.handler = handler
+        self.tmpfs_mb = tmpfs_mb
+        self.workers = max(1, int(workers))
+        self.max_zygotes = 3 * self.workers
+        self.cpus = sorted(os.sched_getaffinity(0)) if pin else None
+        self.parked = 0  # samples that gave their CPU away while waiting (all map calls)
+        self.zygotes: list[Zygote | None] = [self._start(i) for i in range(self.workers)]
+        try:
+            for z in self.zygotes:
+                z.hello()
+        except RuntimeError as exc:
+            self.close()
+            if self.mode == "namespaces":
+                raise IsolationUnavailable(unavailable_message(str(exc))) from None
+            raise RuntimeError(f"sandbox zygote failed to start: {exc}") from None
+        self.isolation = self.zygotes[0].isolation
+        self.detail = self.zygotes[0].detail
+
+    def _start(self, index: int) -> Zygote:
+        return Zygote(index, self.mode, self.handler, self.tmpfs_mb)
+
+    def _judge(self, k: int, job: dict, slot: int, release) -> dict:
+        if self.cpus:
+            job = {**job, "cpu": self.cpus[slot % len(self.cpus)]}
+        limit = float(job.get("timeout_s", 5.0)) * 2 + 15.0  # past the zygote's own hard deadline
+
+        def parked():
+            self.parked += 1
+            release()
+
+        for _ in range(2):  # a zygote that died or hung is replaced and the job retried once
+            if self.zygotes[k] is None:
+                try:
+                    z = self._start(k)
+                    z.hello()
+                except (RuntimeError, OSError) as exc:
+                    return {"error": f"sandbox worker failed to start: {exc}"[:500]}
+                self.zygotes[k] = z
+            res = self.zygotes[k].run(job, parked, limit)
+            if res is not None:
+                return res
+            self.zygotes[k].proc.kill()
+            self.zygotes[k].close()
+            self.zygotes[k] = None
+        return {"error": "sandbox worker died"}
+
+    def map(self, jobs: list[dict], progress=None) -> list[dict]:
+        results: list[dict | None] = [None] * len(jobs)
+        slots: queue.Queue = queue.Queue()  # one per sample judged at a time; slot s -> one CPU
+        for s in range(self.workers):
+            slots.put(s)
+        idle: queue.Queue = queue.Queue()  # zygotes without a job
+        inboxes: dict[int, queue.Queue] = {}
+        threads: list[threading.Thread] = []
+
+        def serve(k: int) -> None:
+            while True:
+                item = inboxes[k].get()
+                if item is None:
+                    return
+                i, slot = item
+                held = [slot]
+
+                def release() -> None:
+                    if held:
+                        slots.put(held.pop())
+
+                try:
+                    results[i] = self._judge(k, jobs[i], slot, release)
+                finally:
+                    release()
+                    idle.put(k)
+                    if progress is not None:
+                        progress(1)
+
+        def thread_for(k: int) -> None:
+            inboxes[k] = queue.Queue()
+            threads.append(threading.Thread(target=serve, args=(k,), daemon=True))
+            threads[-1].start()
+
+        for k in range(len(self.zygotes)):
+            thread_for(k)
+            idle.put(k)
+        for i in range(len(jobs)):
+            slot = slots.get()
+            try:
+                k = idle.get_nowait()
+            except queue.Empty:
+                if len(self.zygotes) < self.max_zygotes:
+                    k = len(self.zygotes)
+                    self.zygotes.append(None)  # started by its thread
+                    thread_for(k)
+                else:
+                    k = idle.get()
+            inboxes[k].put((i, slot))
+        for box in inboxes.values():
+            box.put(None)
+        for t in threads:
+            t.join()
+        return results  # type: ignore[return-value]
+
+    def close(self) -> None:
+        for z in self.zygotes:
+            if z is not None:
+                z.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
