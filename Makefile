@@ -66,11 +66,15 @@ demo: install latex
 	$(BIN)/snakemake --cores $(CORES) all
 	@echo "The paper: results/paper/pidistill.pdf"
 
-test: install latex slurm
+test: install latex slurm lint
 	$(BIN)/python -m pytest -q --durations=8
 
+# The workflow's form, as the Snakemake ecosystem checks it: snakefmt (line length in pyproject.toml)
+# and Snakemake's own linter, both on the demo config and on the paper's through the slurm profile.
 lint: install
+	$(BIN)/snakefmt --check Snakefile rules
 	$(BIN)/snakemake --lint
+	$(BIN)/snakemake --profile slurm --lint
 
 bench: install latex
 	$(BIN)/python bench/bench_demo.py

@@ -1,7 +1,8 @@
 """Glue for the thin scripts that Snakemake rules run: the rule's log, and a check of its code inputs.
 
-Every script does ``with rule_log(snakemake) as log: ...``. Nothing here imports other pidistill
-modules: every rule runs this file, so it must not drag a stage's code into every rule's inputs.
+Every script does ``with rule_log(snakemake) as log: ...``. Every rule runs this file, so it imports
+no stage's code (only pidistill.io, which every rule uses): a stage's module here would become a
+code input of every rule.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import os
 import socket
 import sys
 from pathlib import Path
+
+from pidistill.io import InputError  # every rule reads and writes through pidistill.io anyway
 
 
 @contextlib.contextmanager
@@ -42,6 +45,10 @@ def rule_log(snakemake):
                 try:
                     yield log
                     check_code_inputs(snakemake)
+                except InputError as exc:
+                    # bad input: the message names the file, line and field; no traceback of ours
+                    log.error("error: %s", exc)
+                    raise SystemExit(f"{snakemake.rule}: error: {exc}") from None
                 except BaseException:
                     log.exception("job failed")
                     raise

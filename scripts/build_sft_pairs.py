@@ -2,15 +2,17 @@
 
 import _repo  # noqa: F401  (this checkout's pidistill on sys.path)
 
-from pidistill.io import read_jsonl, write_json, write_jsonl
-from pidistill.problems import read_problems
+from pidistill.io import write_json, write_jsonl
+from pidistill.problems import index_problems, read_problems
+from pidistill.records import RETRY_SOURCE, read_verdicts
 from pidistill.sft import build_pairs, filter_correct, retry_statistics
 from pidistill.smk import rule_log
 
 with rule_log(snakemake) as log:
     problems = read_problems(snakemake.input.problems)
-    first = read_jsonl(snakemake.input.first_verdicts)
-    retries = read_jsonl(snakemake.input.retry_verdicts)
+    index = index_problems(problems)
+    first = read_verdicts(snakemake.input.first_verdicts, index, snakemake.input.problems)
+    retries = read_verdicts(snakemake.input.retry_verdicts, index, snakemake.input.problems, fields=RETRY_SOURCE)
     pairs = build_pairs(problems, filter_correct(retries))
     write_jsonl(snakemake.output.pairs, pairs)
     stats = retry_statistics(first, retries, pairs)

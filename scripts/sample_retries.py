@@ -3,8 +3,9 @@
 import _repo  # noqa: F401  (this checkout's pidistill on sys.path)
 
 from pidistill.generation import SamplingSettings, rule_backend
-from pidistill.io import read_jsonl, write_jsonl
-from pidistill.problems import read_problems
+from pidistill.io import write_jsonl
+from pidistill.problems import index_problems, read_problems
+from pidistill.records import RETRY_SOURCE, read_verdicts
 from pidistill.retry import RetrySpec
 from pidistill.sampling import sample_retries
 from pidistill.provenance import pinned_revision
@@ -15,7 +16,8 @@ with rule_log(snakemake) as log:
     spec = RetrySpec.build(method["pi"], method["k"], retry_texts={snakemake.params.domain: method.get("retry_text")},
                            pi_template=method.get("pi_template"), gibberish=method.get("gibberish", "XYZZY"))
     problems = read_problems(snakemake.input.problems)
-    first = read_jsonl(snakemake.input.first_verdicts)
+    first = read_verdicts(snakemake.input.first_verdicts, index_problems(problems), snakemake.input.problems,
+                          fields=RETRY_SOURCE)
     sampling = snakemake.params.sampling
     n_failed = sum(not v["passed"] for v in first)
     log.info("%d of %d first attempts failed; %d retries each (PI: %s)", n_failed, len(first), spec.k, spec.pi)

@@ -2,13 +2,13 @@
 
 import _repo  # noqa: F401  (this checkout's pidistill on sys.path)
 
-from pidistill.io import read_jsonl
+from pidistill.records import read_pairs
 from pidistill.sft import TrainSettings, train_adapter
 from pidistill.provenance import pinned_revision
 from pidistill.smk import rule_log
 
 with rule_log(snakemake) as log:
-    pairs = read_jsonl(snakemake.input.pairs)
+    pairs = read_pairs(snakemake.input.pairs)
     summary = train_adapter(
         pairs,
         model=snakemake.params.model,

@@ -206,12 +206,13 @@ def test_runs_from_another_working_directory(built, tmp_path):
     """`snakemake -s <checkout>/Snakefile --directory <elsewhere>`: code and paper inputs resolve."""
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    cmd = [str(SNAKEMAKE), "-s", str(built / "Snakefile"), "--directory", str(elsewhere), "--cores", "1",
-           "--configfile", str(built / "tests/configs/e2e.yaml")]
-    dry = subprocess.run([*cmd, GOAL, "-n"], capture_output=True, text=True, env=offline_env())
+    cmd = [str(SNAKEMAKE), "-s", str(built / "Snakefile"), "--directory", str(elsewhere), "--cores", "1"]
+    config = ["--configfile", str(built / "tests/configs/e2e.yaml")]
+    dry = subprocess.run([*cmd, GOAL, "-n", *config], capture_output=True, text=True, env=offline_env())
     assert dry.returncode == 0, dry.stderr[-3000:]
     assert job_counts(dry.stdout + dry.stderr)["prepare_dataset"] == 2
-    run = subprocess.run([*cmd, "results/data/toy_code/train.jsonl"], capture_output=True, text=True, env=offline_env())
+    run = subprocess.run([*cmd, "results/data/toy_code/train.jsonl", *config], capture_output=True, text=True,
+                         env=offline_env())
     assert run.returncode == 0, run.stderr[-3000:]
     assert (elsewhere / "results/data/toy_code/train.jsonl").read_bytes() == \
         (built / "results/data/toy_code/train.jsonl").read_bytes()

@@ -63,3 +63,13 @@ def test_rule_log_without_code_inputs_checks_nothing(tmp_path):
     job = SimpleNamespace(log=[str(tmp_path / "j.log")], rule="r", wildcards={}, input=_Input())
     with rule_log(job):
         pass
+
+
+def test_bad_input_ends_a_job_with_one_line_naming_the_culprit(tmp_path):
+    from pidistill.io import InputError
+
+    with pytest.raises(SystemExit, match=r"some_rule: error: samples.jsonl:3: no field 'id'"):
+        with rule_log(_job(tmp_path, sorted(loaded_modules()))):
+            raise InputError("samples.jsonl:3: no field 'id'")
+    text = (tmp_path / "logs" / "job.log").read_text()
+    assert "error: samples.jsonl:3: no field 'id'" in text and "Traceback" not in text
