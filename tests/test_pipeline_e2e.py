@@ -226,9 +226,12 @@ def test_report_lists_every_figure_and_table_with_its_provenance(edited):
     with zipfile.ZipFile(edited / "report.zip") as zf:
         names = zf.namelist()
         html = next(zf.read(n).decode() for n in names if n.endswith("report.html"))
-    for expected in ("pi_content_gains.png", "code_retry_training.png", "iterative_rounds.png", "pi_content/summary.csv",
-                     "tables/code_retry.tex", *(["pidistill.pdf"] if HAVE_LATEX else [])):
-        assert any(n.endswith(expected) for n in names), expected
+    files = [n.rsplit("/", 1)[-1] for n in names]  # the report stores each file by its name
+    for expected in ("pi_content_gains.png", "pi_content_training.png", "code_retry_gains.png", "code_retry_training.png",
+                     "iterative_rounds.png", "pi_content.tex", "code_retry.tex", "iterative.tex",
+                     *(["pidistill.pdf"] if HAVE_LATEX else [])):
+        assert expected in files, expected
+    assert files.count("summary.csv") == files.count("runs.csv") == 3  # one each per study
     for rule in ("plot_condition_study", "aggregate_study", "tabulate_study"):
         assert rule in html
 
