@@ -363,6 +363,16 @@ def test_pool_hard_kill(monkeypatch):
     assert time.monotonic() - t < 20
 
 
+def test_a_slow_worker_start_is_not_a_timeout(monkeypatch):
+    """A task's clock starts when its worker is ready: a loaded node's slow interpreter start (here
+    2 s against a 0.5 s limit) must not turn correct answers into timeouts."""
+    from pidistill.verifiers.math_pool import SLOW_START_ENV, judge_many
+
+    monkeypatch.setenv(SLOW_START_ENV, "2")
+    res = judge_many([("5", "5"), ("\\frac12", "0.5"), ("1", "2")], workers=2, timeout_s=0.5, grace_s=0.5)
+    assert [r.reason for r in res] == ["ok", "ok", "wrong_answer"]
+
+
 def test_pool_matches_in_process(monkeypatch):
     monkeypatch.setattr(mv, "POOL_MIN", 1)
     problems = [Problem(id=str(i), domain="math", prompt="", answer=g) for i, (g, _, _) in enumerate(PAIRS[:24])]

@@ -29,6 +29,10 @@ from pidistill.verifiers.math_equiv import Judgement
 # Tests set this environment variable to an answer string that makes a worker hang with SIGALRM
 # blocked, to exercise the hard kill; it has no effect otherwise.
 HANG_ENV = "PIDISTILL_MATH_TEST_HANG"
+# A worker's start (a fresh interpreter importing sympy and math-verify, seconds on a loaded node)
+# is not part of any comparison's time: tasks go only to workers that said they are ready.
+STARTUP_S = 300.0
+SLOW_START_ENV = "PIDISTILL_MATH_TEST_SLOW_START"  # test hook: seconds a worker waits before it is ready
 
 
 def _vm_size() -> int:
@@ -52,6 +56,8 @@ def _worker(conn_in: Connection, conn_out: Connection, timeout_s: float, memory_
                 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
             except (ValueError, OSError):
                 pass
+    time.sleep(float(os.environ.get(SLOW_START_ENV, "0")))
+    conn_out.send("ready")  # the parent starts a task's clock only now, not while we import sympy
     while True:
         try:
             msg = conn_in.recv()
@@ -91,6 +97,8 @@ class _Slot:
         self.conn = Connection(res_r, writable=False)
         self.task: int | None = None
         self.deadline = 0.0
+        self.ready = False  # set by the worker's "ready" message, once math-verify is imported
+        self.started = time.monotonic()
 
     def _close(self) -> None:
         for c in (self.out, self.conn):
@@ -139,14 +147,27 @@ def judge_many(
     try:
         while pending or any(s.task is not None for s in slots):
             for s in slots:
-                if s.task is None and pending:
+                if s.ready and s.task is None and pending:
                     idx = pending.popleft()
                     gold, pred = tasks[idx]
                     s.out.send((idx, gold, pred))
                     s.task, s.deadline = idx, time.monotonic() + hard
+            starting = [s for s in slots if not s.ready]
             busy = [s for s in slots if s.task is not None]
-            wait_for = max(0.0, min(s.deadline for s in busy) - time.monotonic())
-            ready = wait([s.conn for s in busy], timeout=wait_for)
+            deadlines = [s.deadline for s in busy] + [s.started + STARTUP_S for s in starting]
+            wait_for = max(0.0, min(deadlines) - time.monotonic())
+            ready = wait([s.conn for s in busy + starting], timeout=wait_for)
+            for s in starting:
+                if s.conn in ready:
+                    try:
+                        hello = s.conn.recv()
+                    except (EOFError, OSError):
+                        hello = None
+                    if hello != "ready":
+                        raise RuntimeError(f"math verifier worker failed to start (exit {s.proc.poll()})")
+                    s.ready = True
+                elif time.monotonic() >= s.started + STARTUP_S:
+                    raise RuntimeError(f"math verifier worker did not start within {STARTUP_S:g}s")
             for s in busy:
                 if s.conn in ready:
                     try:
