@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
-from pidistill.problems import Problem
+if TYPE_CHECKING:  # only annotations here: the code sandbox's zygotes import this package, lean
+    from pidistill.problems import Problem
 
 
 @dataclass

@@ -21,6 +21,13 @@ Isolation modes (``VerifierSettings.isolation``):
   * ``rlimits``, only when asked for: no namespaces (see ``candidate``).
 """
 
-from pidistill.verifiers.sandbox.pool import IsolationUnavailable, Pool
-
 __all__ = ["IsolationUnavailable", "Pool"]
+
+
+def __getattr__(name: str):
+    # the verifier's side only: zygotes import the other modules and never load the pool's
+    if name in __all__:
+        from pidistill.verifiers.sandbox import pool
+
+        return getattr(pool, name)
+    raise AttributeError(name)

@@ -68,18 +68,25 @@ def unavailable_message(why: str) -> str:
     )
 
 
+def _site_dirs() -> list[str]:
+    import site
+
+    return [p for p in site.getsitepackages() if os.path.isdir(p)]
+
+
 class Zygote:
     """The pool's handle on one zygote process and the socket to it."""
 
     def __init__(self, index: int, mode: str, handler: str, tmpfs_mb: int):
         self.index = index
         self.sock, theirs = socket.socketpair()
-        code = (f"import sys; sys.path.insert(0, {_REPO!r}); "
+        # -S: no site module (.pth files, an editable install's finder), only its directories
+        code = (f"import sys; sys.path.insert(0, {_REPO!r}); sys.path.extend({_site_dirs()!r}); "
                 f"from pidistill.verifiers.sandbox.zygote import main; main({theirs.fileno()})")
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-s", "-c", code], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                [sys.executable, "-S", "-s", "-c", code], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL, env=env, start_new_session=True, cwd="/", pass_fds=(theirs.fileno(),),
             )
         finally:
@@ -116,11 +123,13 @@ class Zygote:
         except (EOFError, OSError, wire.WireError):
             return None
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
         try:
-            self.sock.close()
+            self.sock.close()  # the zygote reads the end of its input and exits
         except OSError:
             pass
+        if not wait:
+            return
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -238,9 +247,11 @@ class Pool:
         return results  # type: ignore[return-value]
 
     def close(self) -> None:
-        for z in self.zygotes:
-            if z is not None:
-                z.close()
+        live = [z for z in self.zygotes if z is not None]
+        for z in live:
+            z.close(wait=False)
+        for z in live:
+            z.close()
 
     def __enter__(self):
         return self

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import sys
 
 from pidistill.verifiers.sandbox import libc
@@ -125,6 +124,8 @@ def wipe(path: str) -> None:
     with os.scandir(path) as entries:
         for entry in entries:
             if entry.is_dir(follow_symlinks=False):
+                import shutil  # rarely needed: most candidates write no directories
+
                 shutil.rmtree(entry.path, ignore_errors=True)
             else:
                 try:

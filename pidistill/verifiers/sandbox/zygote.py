@@ -11,9 +11,9 @@ use and its judge, then (namespaces mode) shuts itself in:
          just the user's own uid), unshares mount, network, IPC, UTS and pid namespaces, forks
          Z, and waits for it.
     Z    the zygote proper, pid 1 of its own pid namespace. It makes the minimal read-only tree
-         of ``rootfs`` its root, freezes its heap (fewer copy-on-write faults per fork) and runs
-         the judge for each job, which forks the candidate U (``candidate``), pid 1 of a fresh
-         pid namespace below Z.
+         of ``rootfs`` its root, freezes its heap, forks the spawner T and runs the judge for
+         each job; T forks the job's candidate U (``candidate``), pid 1 of a fresh pid namespace
+         below Z's.
 
 Neither needs root: user namespaces give Z the capabilities it needs over its own namespaces and
 nothing outside them. Where they are refused, Z0 answers with an error saying why; the pool
@@ -32,12 +32,13 @@ import time
 
 from pidistill.verifiers import code_wire as wire
 from pidistill.verifiers.sandbox import libc, rootfs
-from pidistill.verifiers.sandbox.candidate import SANDBOX_UID_BASE, Context, count_processes
+from pidistill.verifiers.sandbox.candidate import SANDBOX_UID_BASE, Context, count_processes, start_spawner
 
+# What candidates import most, loaded once here (every U starts with it); each adds to what every
+# fork copies, so the rare ones (hashlib, statistics, datetime, ...) are left to the candidates.
 PREIMPORT = (
-    "array bisect cmath collections copy datetime decimal fractions functools hashlib heapq "
-    "itertools json math operator random re statistics string textwrap typing unicodedata "
-    "collections.abc dataclasses enum numbers struct traceback socket"
+    "array bisect collections collections.abc copy dataclasses decimal fractions functools heapq "
+    "itertools json math operator random re string struct typing"
 ).split()
 NAMESPACES = libc.CLONE_NEWNS | libc.CLONE_NEWNET | libc.CLONE_NEWIPC | libc.CLONE_NEWUTS | libc.CLONE_NEWPID
 
@@ -85,8 +86,9 @@ def _write(path: str, text: str) -> None:
 
 def _nproc_offset(uid: int) -> tuple[int, str]:
     """How many processes already count against a candidate's RLIMIT_NPROC when it keeps the
-    user's uid. Since Linux 5.14 the count is per user namespace (here: Z0 and Z); before, it
-    is every process of the user, which a probe tells apart: it allows itself one child."""
+    user's uid. Since Linux 5.14 the count is per user namespace (here: Z0, Z and the spawner
+    T); before, it is every process of the user, which a probe tells apart: it allows itself
+    one child."""
     probe = os.fork()
     if probe == 0:
         try:
@@ -100,7 +102,7 @@ def _nproc_offset(uid: int) -> tuple[int, str]:
             os._exit(1)
     _, status = os.waitpid(probe, 0)
     if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
-        return 2, "per user namespace"
+        return 3, "per user namespace"
     return count_processes(uid) + 16, "per user (old kernel): the user's process count + 16"
 
 
@@ -162,7 +164,8 @@ def main(fd: int) -> None:
         return
     all_cpus = os.sched_getaffinity(0)
     gc.collect()
-    gc.freeze()
+    gc.freeze()  # keep the pre-imported heap shared (fewer copy-on-write faults per fork)
+    start_spawner(ctx)
     wire.send_msg(sock, {"isolation": ctx.mode, "detail": ctx.detail})
     pinned = [all_cpus]
 
@@ -183,8 +186,9 @@ def main(fd: int) -> None:
         cpu = job.pop("cpu", None)
         want = {cpu} if cpu in all_cpus else all_cpus
         if want != pinned[0]:
-            os.sched_setaffinity(0, want)  # the candidate inherits it
+            os.sched_setaffinity(0, want)
             pinned[0] = want
+        ctx.cpu = cpu if cpu in all_cpus else None  # the spawner starts the candidate there
         ctx.on_idle = parked
         result = _run_job(ctx, judge, job)
         ctx.on_idle = None
@@ -192,6 +196,9 @@ def main(fd: int) -> None:
             wire.send_msg(sock, result)
         except OSError:
             break
+        if ctx.spawner is None:
+            break  # out of step with the spawner: the pool starts a fresh zygote
+    os._exit(0)  # the spawner sees its channel close and ends too; nothing to tear down here
 
 
 class JudgeOverrun(BaseException):
