@@ -364,7 +364,7 @@ def judge(ctx: Context, job: dict) -> dict:
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     t0 = time.monotonic()
     program = job["program"]
-    cand = Candidate(ctx, lambda sock: serve(sock, program), limits)
+    cand = Candidate(ctx, serve, program, limits)
     t_started = time.monotonic()
     ch = Channel(cand.sock, t0 + float(job["timeout_s"]), cand.wait)
     result: dict = {"isolation": ctx.mode}
