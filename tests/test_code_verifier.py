@@ -136,24 +136,67 @@ def test_verify_samples_and_cli(tmp_path):
     assert [d["passed"] for d in direct] == [True, False]
 
 
-def _unshare_works() -> bool:
-    """Whether this machine lets root create mount+net namespaces (probed in a child process)."""
-    import os
-    import subprocess
-    import sys
+def _namespaces_unavailable() -> str | None:
+    from pidistill.verifiers.sandbox import IsolationUnavailable, Pool
 
-    probe = ("import ctypes, os; libc = ctypes.CDLL(None, use_errno=True); "
-             "raise SystemExit(0 if libc.unshare(0x00020000 | 0x40000000) == 0 else 1)")
-    return os.geteuid() == 0 and subprocess.run([sys.executable, "-c", probe]).returncode == 0
+    try:
+        Pool(1).close()
+    except IsolationUnavailable as exc:
+        return str(exc)
+    return None
 
 
-@pytest.mark.skipif(not _unshare_works(), reason="no namespaces on this machine")
-def test_no_silent_fallback_when_namespaces_work():
-    """Where namespaces work, the verifier must use them, wherever the checkout or venv lives
-    (a checkout under /tmp once made the root builder fail and fall back to rlimits)."""
+@pytest.mark.skipif(_namespaces_unavailable() is not None, reason="no namespaces on this machine")
+def test_default_isolation_is_namespaces():
+    """The default (``auto``) is full isolation, wherever the checkout or venv lives (a checkout
+    under /tmp once made the root builder fail and fall back to rlimits)."""
     from pidistill.domains import toy_code
     from pidistill.verifiers import VerifierSettings, verify_items
 
     problem = toy_code.make_splits(0, 3, 1)[0][0]
     verdict = verify_items([(problem, problem.solution)], VerifierSettings())[0]
     assert verdict.passed and verdict.extra["isolation"] == "namespaces"
+
+
+NO_USERNS = r"""
+import json, sys
+sys.path.insert(0, {repo!r})
+from pidistill.problems import Problem
+from pidistill.verifiers import VerifierSettings
+from pidistill.verifiers.code import verify_batch
+from pidistill.verifiers.sandbox import IsolationUnavailable
+P = Problem(id="m", domain="code", prompt="", entry_point="rev", tests=["assert rev([1, 2]) == [2, 1]"])
+items = [(P, "def rev(xs):\n    return xs[::-1]\n"), (P, "def rev(xs):\n    return xs\n")]
+out = {{}}
+for isolation in ("auto", "namespaces", "rlimits"):
+    try:
+        vs = verify_batch(items, VerifierSettings(workers=1, timeout_s=3.0, progress=False, isolation=isolation))
+        out[isolation] = [[v.passed, v.extra["isolation"]] for v in vs]
+    except IsolationUnavailable as exc:
+        out[isolation] = str(exc)
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.skipif(_namespaces_unavailable() is not None, reason="no namespaces on this machine")
+def test_without_namespaces_the_verifier_stops_unless_rlimits_is_asked_for(repo):
+    """A machine without user namespaces (here: a user namespace whose limit of nested ones is
+    0) gets a clear error, not the weaker isolation, unless the config asks for rlimits."""
+    import shutil
+    import subprocess
+    import sys
+
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare (util-linux) is not installed")
+    shell = 'echo 0 > /proc/sys/user/max_user_namespaces && exec "$0" -c "$1"'
+    code = NO_USERNS.format(repo=str(repo))
+    proc = subprocess.run(["unshare", "--user", "--map-root-user", "sh", "-c", shell, sys.executable, code],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    for isolation in ("auto", "namespaces"):
+        message = out[isolation]
+        assert isinstance(message, str), message
+        assert "cannot isolate" in message and "user.max_user_namespaces is 0" in message
+        assert "`verifier.isolation: rlimits`" in message
+    assert out["rlimits"] == [[True, "rlimits"], [False, "rlimits"]]

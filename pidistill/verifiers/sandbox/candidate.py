@@ -139,12 +139,13 @@ def _spawner_loop(ctx: Context, sock: socket.socket) -> None:
 
 def _set_shared_limits(ctx: Context, limits: dict) -> None:
     """The rlimits T can hold itself (candidates inherit them); U sets memory and CPU time."""
-    nproc = int(limits["nproc"]) + ctx.nproc_offset
-    for res, value in (
+    shared = [
         (resource.RLIMIT_FSIZE, int(limits["output_kb"]) * 1024), (resource.RLIMIT_NOFILE, 64),
         (resource.RLIMIT_CORE, 0), (resource.RLIMIT_MEMLOCK, 0), (resource.RLIMIT_MSGQUEUE, 0),
-        (resource.RLIMIT_NPROC, nproc),
-    ):
+    ]
+    if ctx.mode == "namespaces" or ctx.uid is not None:  # (else U counts the user's processes)
+        shared.append((resource.RLIMIT_NPROC, int(limits["nproc"]) + ctx.nproc_offset))
+    for res, value in shared:
         resource.setrlimit(res, (value, value))
 
 

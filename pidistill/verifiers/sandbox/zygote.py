@@ -22,10 +22,12 @@ raises it (there is no silent fallback). In ``rlimits`` mode Z0 judges itself, u
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
 import os
 import resource
+import select
 import signal
 import socket
 import time
@@ -106,38 +108,81 @@ def _nproc_offset(uid: int) -> tuple[int, str]:
     return count_processes(uid) + 16, "per user (old kernel): the user's process count + 16"
 
 
+def _mapped(n: int, which: str) -> bool:
+    """Whether id ``n`` exists in this process's user namespace (not so for root in a container
+    that maps only itself)."""
+    try:
+        with open(f"/proc/self/{which}_map") as fh:
+            rows = [[int(x) for x in line.split()] for line in fh if line.strip()]
+    except OSError:
+        return False
+    return any(inside <= n < inside + count for inside, _, count in rows)
+
+
+def candidate_uid(index: int) -> int | None:
+    """The uid worker ``index``'s candidates run as: root's own unprivileged one, where it can
+    have one; None: they keep the invoking user's uid (without any capability)."""
+    n = SANDBOX_UID_BASE + index
+    return n if os.geteuid() == 0 and _mapped(n, "uid") and _mapped(n, "gid") else None
+
+
 def _enter_namespaces(sock: socket.socket, index: int, tmpfs_mb: int) -> Context:
-    """Z0 -> Z (see the module docstring). Returns only in Z; Z0 waits for Z and exits."""
+    """Z0 -> Z (see the module docstring). Returns only in Z; Z0 watches Z and exits with it."""
     euid, egid = os.geteuid(), os.getegid()
-    if euid == 0:
-        cand = SANDBOX_UID_BASE + index
-        _unshare_user(f"0 0 1\n{cand} {cand} 1\n", f"0 0 1\n{cand} {cand} 1\n", deny_setgroups=False)
-    else:
-        cand = None
-        _unshare_user(f"{euid} {euid} 1\n", f"{egid} {egid} 1\n", deny_setgroups=True)
-    libc.unshare(NAMESPACES)
+    cand = candidate_uid(index)
+    with _step("creating a user namespace"):
+        if cand is not None:
+            _unshare_user(f"0 0 1\n{cand} {cand} 1\n", f"0 0 1\n{cand} {cand} 1\n", deny_setgroups=False)
+        else:
+            _unshare_user(f"{euid} {euid} 1\n", f"{egid} {egid} 1\n", deny_setgroups=True)
+    with _step("creating mount, network, IPC, UTS and pid namespaces"):
+        libc.unshare(NAMESPACES)
     pid = os.fork()
     if pid:  # Z0
-        sock.close()
-        while True:
-            try:
-                _, status = os.waitpid(pid, 0)
-                break
-            except InterruptedError:
-                continue
-        os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
+        _watch(pid, sock)
     libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
     pidns_fd = os.open("/proc/self/ns/pid", os.O_RDONLY)
     offset, counting = (0, "") if cand is not None else _nproc_offset(euid)
-    workdir = rootfs.enter_minimal_root(tmpfs_mb, cand)
+    with _step("building the candidates' read-only root"):
+        workdir = rootfs.enter_minimal_root(tmpfs_mb, cand)
     who = f"uid {cand} (root run)" if cand is not None else f"the user's own uid {euid}, RLIMIT_NPROC counted {counting}"
     detail = (f"user+pid+mount+net+ipc+uts namespaces, read-only minimal root, candidates as {who}, "
               "no capabilities, rlimits")
     return Context("namespaces", detail, cand, workdir, offset, pidns_fd)
 
 
+@contextlib.contextmanager
+def _step(what: str):
+    try:
+        yield
+    except OSError as exc:
+        raise OSError(exc.errno, f"{what}: {exc.strerror or exc}") from None
+
+
+def _watch(pid: int, sock: socket.socket) -> None:
+    """Z0: wait for Z; if the pool's end of the socket closes first (the verifier is gone, or
+    done), kill Z at once, which ends its pid namespace with every candidate in it."""
+    poll = select.poll()
+    poll.register(sock, select.POLLRDHUP)  # the peer's close, not its data (that is Z's to read)
+    try:
+        pidfd = os.pidfd_open(pid)  # readable when Z exits (Linux 5.3+)
+        poll.register(pidfd, select.POLLIN)
+        tick = None
+    except (AttributeError, OSError):
+        tick = 500  # ms: look for Z's exit this often instead
+    while True:
+        events = dict(poll.poll(tick))
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
+        if sock.fileno() in events:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            os._exit(0)
+
+
 def _rlimits_context(index: int) -> Context:
-    uid = SANDBOX_UID_BASE + index if os.geteuid() == 0 else None
+    uid = candidate_uid(index)
     detail = ("rlimits, own session, private working directory" + (", unprivileged uid" if uid else "")
               + "; network NOT blocked, host files readable" + ("" if uid else ", the user's processes NOT protected"))
     return Context("rlimits", detail, uid)
