@@ -43,7 +43,7 @@ class VerifierSettings:
     answer_fallback: bool = False  # math: accept "the answer is X" when there is no \boxed{}
     progress: bool = True
     graded: bool = False  # math: Verdict.score is the graded credit (docs/math-verifier.md) instead of float(passed)
-    isolation: str = "auto"  # code: "auto" | "namespaces" | "rlimits" (docs/code-verifier.md)
+    isolation: str = "auto"  # code: "auto" = "namespaces" (or an error) | "rlimits" (docs/code-verifier.md)
     nproc: int = 8  # code: processes/threads a sample may have at once
     output_kb: int = 1024  # code: stdout+stderr+files a sample may write
     hide_private_tests: bool = True  # code: feedback never quotes a non-public test
