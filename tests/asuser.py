@@ -62,7 +62,14 @@ class OrdinaryUser:
         self.env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(self.home), "TMPDIR": str(self.home),
                     "PYTHONPATH": os.pathsep.join([str(REPO), *site]), "PYTHONDONTWRITEBYTECODE": "1"}
         self.python = self._python()
-        self.server = self.spawn([self.python, str(Path(__file__).resolve())], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self._server: subprocess.Popen | None = None
+
+    @property
+    def server(self) -> subprocess.Popen:
+        """The verifier run by this user (started on first use)."""
+        if self._server is None:
+            self._server = self.spawn([self.python, str(Path(__file__).resolve())], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        return self._server
 
     def _runs(self, python: str) -> bool:
         # the probe starts the interpreter again from inside, as the verifier starts its zygotes
@@ -108,12 +115,12 @@ class OrdinaryUser:
         return pids
 
     def close(self) -> None:
-        if self.server.poll() is None:
-            self.server.stdin.close()
+        if self._server is not None and self._server.poll() is None:
+            self._server.stdin.close()
             try:
-                self.server.wait(timeout=30)
+                self._server.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                self.server.kill()
+                self._server.kill()
         for pid in self.processes():
             try:
                 os.kill(pid, 9)

@@ -27,6 +27,7 @@ without root it can signal every process of the user.
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import resource
@@ -165,6 +166,7 @@ def _fork_candidate(ctx: Context, target, arg, limits: dict):
     os.dup2(out, 2)
     os.close(out)
     ours, child = socket.socketpair()
+    gc.freeze()  # what T allocated since: U's garbage collections need not look at it
     if ctx.mode == "namespaces":
         # the next child is pid 1 of a new pid namespace: point pid_for_children back at our
         # own namespace (where the previous candidate's was), then unshare a fresh one

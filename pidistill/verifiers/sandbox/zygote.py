@@ -160,8 +160,9 @@ def _step(what: str):
 
 
 def _watch(pid: int, sock: socket.socket) -> None:
-    """Z0: wait for Z; if the pool's end of the socket closes first (the verifier is gone, or
-    done), kill Z at once, which ends its pid namespace with every candidate in it."""
+    """Z0: wait for Z; if the pool's end of the socket closes first (the verifier is done, or
+    gone) and Z has not ended within 2 s (it was judging), kill it, which ends its pid namespace
+    with every candidate in it."""
     poll = select.poll()
     poll.register(sock, select.POLLRDHUP)  # the peer's close, not its data (that is Z's to read)
     try:
@@ -170,12 +171,16 @@ def _watch(pid: int, sock: socket.socket) -> None:
         tick = None
     except (AttributeError, OSError):
         tick = 500  # ms: look for Z's exit this often instead
+    grace_until = None
     while True:
-        events = dict(poll.poll(tick))
+        events = dict(poll.poll(tick if grace_until is None else min(tick or 100, 100)))
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
             os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
-        if sock.fileno() in events:
+        if grace_until is None and sock.fileno() in events:  # Z reads the end of its input too
+            poll.unregister(sock)
+            grace_until = time.monotonic() + 2.0
+        if grace_until is not None and time.monotonic() > grace_until:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
             os._exit(0)
@@ -210,7 +215,7 @@ def main(fd: int) -> None:
     all_cpus = os.sched_getaffinity(0)
     gc.collect()
     gc.freeze()  # keep the pre-imported heap shared (fewer copy-on-write faults per fork)
-    start_spawner(ctx)
+    spawner = start_spawner(ctx)
     wire.send_msg(sock, {"isolation": ctx.mode, "detail": ctx.detail})
     pinned = [all_cpus]
 
@@ -243,7 +248,13 @@ def main(fd: int) -> None:
             break
         if ctx.spawner is None:
             break  # out of step with the spawner: the pool starts a fresh zygote
-    os._exit(0)  # the spawner sees its channel close and ends too; nothing to tear down here
+    if ctx.spawner is not None:
+        ctx.spawner.close()  # T ends; reaping it counts its candidates' CPU time to this process tree
+    try:
+        os.waitpid(spawner, 0)
+    except ChildProcessError:
+        pass
+    os._exit(0)  # nothing else to tear down
 
 
 class JudgeOverrun(BaseException):
