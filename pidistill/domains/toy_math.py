@@ -51,6 +51,28 @@ def random_item(rng: random.Random) -> MathItem:
     return MathItem(family, rng.randint(2, 9), rng.randint(2, 9))
 
 
+LEVELS = {
+    1: "a sum without carry or a difference without borrow",
+    2: "a sum with carry",
+    3: "a difference with borrow",
+    4: "a product below 30",
+    5: "a product of 30 or more",
+}
+PRODUCT_LEVEL_5 = 30
+
+
+def level_of(item: MathItem) -> int:
+    """Difficulty level 1-5 of a fact, from the problem itself (see ``LEVELS``): additions and
+    subtractions before products, a carry or a borrow adds a step, larger products are the harder
+    half of the times table. The levels are defined, not measured: the per-level table shows how
+    hard each one is for a given policy."""
+    if item.family == "add":
+        return 2 if item.a + item.b >= 10 else 1
+    if item.family == "sub":
+        return 3 if item.a % 10 < item.b else 1
+    return 5 if item.value >= PRODUCT_LEVEL_5 else 4
+
+
 def prompt_for(item: MathItem) -> str:
     return f"Compute {item.expression}."
 
@@ -93,7 +115,7 @@ def to_problem(item: MathItem, index: int, split: str) -> Problem:
         prompt=prompt_for(item),
         answer=str(item.value),
         solution=f"{item.expression}={item.value}. {format_answer(item.value)}",
-        meta={"family": item.family, "key": item.key, "level": {"mul": 1, "add": 2, "sub": 3}[item.family]},
+        meta={"family": item.family, "key": item.key, "level": level_of(item)},
     )
 
 
