@@ -7,8 +7,11 @@
     pidistill pairs --problems P --first-verdicts F --retry-verdicts R --out sft_pairs.jsonl
     pidistill train --model M [--adapter DIR ...] --pairs sft_pairs.jsonl --out adapter_dir
     pidistill evaluate --problems P --verdicts eval.verdicts.jsonl --k 1 8 --out evaluation.json
+    pidistill trace KEY [--configfile FILE ...] [--profile slurm] [--directory DIR] [--all]
 
-Each subcommand is the stage a Snakemake rule runs, with the same library code.
+Each subcommand but trace is the stage a Snakemake rule runs, with the same library code. trace
+follows a quoted number (a \\result key) or a CSV cell (PATH:ROW:COLUMN) of a finished build back to
+the raw data through Snakemake's own metadata; its exit status is 1 when a link is not up to date.
 
 Bad input (a missing or malformed file, a record without a field the stage needs, an option the
 loader does not take) ends the command with one line, "pidistill CMD: error: ...", naming the file,
@@ -175,6 +178,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_trace(args: argparse.Namespace) -> int:
+    from pidistill.trace import main_trace
+
+    text, up_to_date = main_trace(args.key, args.directory, args.configfile, args.profile, args.snakefile, args.all)
+    sys.stdout.write(text)
+    return 0 if up_to_date else 1
+
+
 def _policy_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="a local model directory or a hub id")
     p.add_argument("--adapter", action="append", help="adapter directory of an earlier round (repeat, oldest first)")
@@ -264,6 +275,16 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--k", type=int, nargs="+", default=[1])
     e.add_argument("--out", required=True)
     e.set_defaults(func=cmd_evaluate)
+
+    tr = add("trace", help="from a quoted number or a CSV cell back to the raw data, through Snakemake's metadata")
+    tr.add_argument("key", help="a \\result key (e.g. pi_content/gold/gain) or PATH:ROW:COLUMN of a CSV "
+                                "(e.g. studies/pi_content/summary.csv:gold:gain_pp_mean)")
+    tr.add_argument("--directory", "-d", default=".", help="where Snakemake ran (default: here)")
+    tr.add_argument("--configfile", nargs="+", help="the --configfile(s) the build used")
+    tr.add_argument("--profile", help="the --profile the build used (e.g. slurm for the paper)")
+    tr.add_argument("--snakefile", help="the Snakefile, when it is not in the directory")
+    tr.add_argument("--all", action="store_true", help="follow every input, not only the runs of the key's method")
+    tr.set_defaults(func=cmd_trace)
     return parser
 
 
