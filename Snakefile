@@ -38,11 +38,12 @@ include: "rules/verify.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
+include: "rules/derived.smk"
 
 
-# Figures, tables and LaTeX are quick and need the whole results tree, and evaluation, pair building
-# and aggregation read a few small JSON files in about a second: on a cluster they all run on the
-# submit host, not as jobs that would each wait in the queue for a node.
+# Figures, tables and LaTeX are quick and need the whole results tree, and evaluation, pair building,
+# aggregation and the overlap check read a few small files in about a second: on a cluster they all
+# run on the submit host, not as jobs that would each wait in the queue for a node.
 localrules:
     all,
     paper_inputs,
@@ -52,6 +53,13 @@ localrules:
     plot_condition_study,
     plot_round_study,
     tabulate_study,
+    detect_overlap,
+    tabulate_amortized,
+    tabulate_levels,
+    plot_scale,
+    tabulate_scale,
+    tabulate_domains,
+    tabulate_cost,
     write_paper_sections,
     build_paper,
     resolve_model,

@@ -2,7 +2,9 @@
 
 Gains are in percentage points (pp) of pass@1 against the same seed's base policy, so every
 condition of a study is compared with the same baseline. Seeds are summarised by mean, sample std
-and a 95% t-interval of the mean.
+and a 95% t-interval of the mean. Every run's gain also gets a 95% paired-bootstrap interval over
+the test problems (``pidistill.stats``); a condition with a single seed reports that interval as
+its CI (``ci_method`` says which one a row carries).
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from typing import Sequence
 
 import pandas as pd
 
-from pidistill.config import Run
+from pidistill.config import DEFAULT_BOOTSTRAP, Run
+from pidistill.seeding import derive_seed
+from pidistill.stats import gain_ci, paired_rates
 
 # Two-sided 95% Student-t quantiles t_{0.975, df}, df = 1..30 (beyond: the normal 1.96).
 _T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
@@ -39,8 +43,23 @@ STAT_COLUMNS = ["n_train_problems", "n_first_attempts", "n_first_correct", "n_fa
                 "n_retries_correct", "n_frontier", "retry_success_rate", "n_pairs"]
 
 
-def run_rows(runs: Sequence[Run], evaluations: dict, round_stats: dict, trainings: dict, labels: dict) -> pd.DataFrame:
+def bootstrap_seed(bootstrap: dict, run: Run) -> int:
+    """The resampling seed of one run's gain: the configured seed and the run's identity (not the
+    study: a run shared by two studies gets the same interval in both)."""
+    return derive_seed("bootstrap", bootstrap["seed"], run.dataset, run.model, run.seed, run.policy)
+
+
+def run_gain_ci(run: Run, evaluations: dict, bootstrap: dict) -> tuple[float, float]:
+    """95% paired-bootstrap interval (pp) of a run's pass@1 gain over its seed's base policy."""
+    base, other = paired_rates(evaluations[(run.run_dir, "base")], evaluations[(run.run_dir, run.policy)])
+    _, lo, hi = gain_ci(base, other, bootstrap["samples"], bootstrap_seed(bootstrap, run))
+    return 100 * lo, 100 * hi
+
+
+def run_rows(runs: Sequence[Run], evaluations: dict, round_stats: dict, trainings: dict, labels: dict,
+             bootstrap: dict | None = None) -> pd.DataFrame:
     """One row per run. ``evaluations`` etc. map (run_dir, policy) to the loaded JSON files."""
+    bootstrap = {**DEFAULT_BOOTSTRAP, **(bootstrap or {})}
     rows = []
     for run in runs:
         key = (run.run_dir, run.policy)
@@ -57,6 +76,8 @@ def run_rows(runs: Sequence[Run], evaluations: dict, round_stats: dict, training
         for col in STAT_COLUMNS:
             row[col] = stats.get(col, math.nan)
         row["trained"] = bool(trainings[key]["trained"]) if key in trainings else False
+        row["gain_pp_boot_low"], row["gain_pp_boot_high"] = (
+            run_gain_ci(run, evaluations, bootstrap) if run.policy != "base" else (math.nan, math.nan))
         rows.append(row)
     df = pd.DataFrame(rows)
     base = df[df["policy"] == "base"].set_index(["study", "seed"])["pass@1"]
@@ -72,19 +93,23 @@ def run_rows(runs: Sequence[Run], evaluations: dict, round_stats: dict, training
 
 
 def condition_summary(runs: pd.DataFrame, order: Sequence[str]) -> pd.DataFrame:
-    """Per method of a 'conditions' study: means over seeds, per-seed gains, 95% CI of the gain."""
+    """Per method of a 'conditions' study: means over seeds, per-seed gains, 95% CI of the gain
+    (t-interval over seeds; with one seed, the run's paired bootstrap over problems)."""
     rows = []
     for method in order:
         sub = runs[runs["method"] == method].sort_values("seed")
         gains = list(sub["gain_pp"])
         g_mean, g_std, g_lo, g_hi = mean_std_ci(gains)
+        ci_method = "t"
+        if len(sub) == 1:
+            g_lo, g_hi, ci_method = sub["gain_pp_boot_low"].iloc[0], sub["gain_pp_boot_high"].iloc[0], "bootstrap"
         p_mean, p_std, _, _ = mean_std_ci(list(sub["pass@1"]))
         rows.append({
             "study": sub["study"].iloc[0], "method": method, "label": sub["label"].iloc[0], "n_seeds": len(sub),
             "seeds": ";".join(str(s) for s in sub["seed"]),
             "base_pass@1_mean": sub["base_pass@1"].mean(), "pass@1_mean": p_mean, "pass@1_std": p_std,
             "gain_pp_mean": g_mean, "gain_pp_std": g_std, "gain_pp_ci_low": g_lo, "gain_pp_ci_high": g_hi,
-            "gains_pp": ";".join(f"{g:.2f}" for g in gains),
+            "ci_method": ci_method, "gains_pp": ";".join(f"{g:.2f}" for g in gains),
             "n_pairs_mean": sub["n_pairs"].mean(), "retry_success_rate_mean": sub["retry_success_rate"].mean(),
             "n_untrained": int((~sub["trained"]).sum()),
         })
@@ -115,7 +140,9 @@ def round_summary(runs: pd.DataFrame, stop_below: float | None) -> pd.DataFrame:
             rate = r["retry_success_rate"]
             rows.append({
                 "study": r["study"], "seed": seed, "round": r["round"], "policy": r["policy"], "pass@1": r["pass@1"],
-                "gain_pp": r["gain_pp"] if r["round"] > 0 else 0.0, "gain_parent_pp": delta_prev, "decay": decay,
+                "gain_pp": r["gain_pp"] if r["round"] > 0 else 0.0,
+                "gain_pp_ci_low": r["gain_pp_boot_low"], "gain_pp_ci_high": r["gain_pp_boot_high"],
+                "gain_parent_pp": delta_prev, "decay": decay,
                 "n_failed_problems": r["n_failed_problems"], "n_frontier": r["n_frontier"],
                 "retry_success_rate": rate, "n_pairs": r["n_pairs"], "trained": r["trained"],
                 "below_stop": bool(stop_below is not None and r["round"] > 0 and rate < stop_below),

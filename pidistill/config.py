@@ -14,6 +14,12 @@ from pathlib import Path
 import yaml
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "config" / "schema.yaml"
+DEFAULT_BOOTSTRAP = {"samples": 2000, "seed": 0}  # config key bootstrap
+
+
+def bootstrap_settings(config: dict) -> dict:
+    """The paired bootstrap's resamples and seed (config key ``bootstrap`` over the defaults)."""
+    return {**DEFAULT_BOOTSTRAP, **config.get("bootstrap", {})}
 
 
 class ConfigError(ValueError):
@@ -64,7 +70,8 @@ def _check_references(config: dict) -> None:
         for ds in model.get("pretrain", {}).get("datasets", []):
             if ds not in config["datasets"]:
                 raise ConfigError(f"config key models.{name}.pretrain.datasets: unknown dataset {ds!r}")
-    for sname, study in enabled_studies(config).items():
+    runs = run_studies(config)
+    for sname, study in runs.items():
         where = f"studies.{sname}"
         if study["dataset"] not in config["datasets"]:
             raise ConfigError(f"config key {where}.dataset: unknown dataset {study['dataset']!r}")
@@ -85,6 +92,70 @@ def _check_references(config: dict) -> None:
             if config["methods"][m]["pi"] in ("tests", "other_tests") and domain != "code":
                 raise ConfigError(f"config key methods.{m}.pi: {config['methods'][m]['pi']!r} needs a code dataset, "
                                   f"but study {sname!r} uses {study['dataset']!r} ({domain})")
+    for sname, study in derived_studies(config).items():
+        _check_derived(config, sname, study, runs)
+
+
+def _check_derived(config: dict, name: str, study: dict, runs: dict) -> None:
+    """A derived study draws from enabled run studies of the kind it reads (see DERIVED_KINDS)."""
+    where = f"config key studies.{name}"
+    kind = study["kind"]
+    wanted = DERIVED_KINDS[kind]
+    sources = derived_sources(config, name)
+    if kind in ("amortized", "levels") and len(sources) != 1:
+        raise ConfigError(f"{where}.from: kind {kind!r} draws from one study")
+    if kind == "domains" and not sources:
+        raise ConfigError(f"{where}.from: kind 'domains' needs the studies it lists")
+    for source in sources + ([study["lr_study"]] if "lr_study" in study else []):
+        if source not in config["studies"]:
+            raise ConfigError(f"{where}: unknown study {source!r}")
+        if source not in runs:
+            raise ConfigError(f"{where}: study {source!r} is switched off or is itself derived "
+                              f"(kind {kind!r} draws from {' or '.join(wanted)} studies)")
+        if runs[source]["kind"] not in wanted:
+            raise ConfigError(f"{where}: study {source!r} is of kind {runs[source]['kind']!r}; "
+                              f"kind {kind!r} draws from {' or '.join(wanted)} studies")
+    if kind == "amortized" and study.get("round", 1) > runs[sources[0]]["rounds"]:
+        raise ConfigError(f"{where}.round: study {sources[0]!r} has only {runs[sources[0]]['rounds']} rounds")
+    if kind == "scale" and "lr_study" in study and runs[study["lr_study"]]["kind"] != "conditions":
+        raise ConfigError(f"{where}.lr_study: must be a conditions study")
+    if "band" in study and not study["band"][0] < study["band"][1]:
+        raise ConfigError(f"{where}.band: [low, high] with low < high, got {study['band']}")
+    for m in study.get("methods", []):
+        if m not in config["methods"]:
+            raise ConfigError(f"{where}: unknown method {m!r}")
+
+
+# Studies that run policies, and studies derived from their results (kind -> kinds it draws from).
+RUN_KINDS = ("conditions", "rounds")
+DERIVED_KINDS = {
+    "amortized": ("rounds",),
+    "levels": ("conditions",),
+    "scale": ("conditions",),
+    "domains": ("conditions",),
+    "cost": ("conditions", "rounds"),
+}
+
+
+def run_studies(config: dict) -> dict:
+    """Enabled studies that train and evaluate policies (kinds conditions and rounds)."""
+    return {k: v for k, v in enabled_studies(config).items() if v["kind"] in RUN_KINDS}
+
+
+def derived_studies(config: dict) -> dict:
+    """Enabled studies computed from the run studies' results, without generation of their own."""
+    return {k: v for k, v in enabled_studies(config).items() if v["kind"] in DERIVED_KINDS}
+
+
+def derived_sources(config: dict, name: str) -> list[str]:
+    """The run studies a derived study draws from: its ``from`` (a name or a list), or, where it
+    leaves that out (scale, cost), every enabled study of the kinds it reads, in sorted order."""
+    study = config["studies"][name]
+    src = study.get("from")
+    if src is None:
+        wanted = DERIVED_KINDS[study["kind"]]
+        return sorted(s for s, v in run_studies(config).items() if v["kind"] in wanted)
+    return [src] if isinstance(src, str) else list(src)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from pidistill.config import Run, enabled_studies, policy_lineage, policy_parent, study_runs
+from pidistill.config import Run, policy_lineage, policy_parent, run_studies, study_runs
 
 GENERATION_RULES = ("sample_first_attempts", "sample_retries", "sample_evaluation", "verify_samples",
                     "build_sft_pairs", "train_adapter", "evaluate_policy")
@@ -38,7 +38,7 @@ def sharing_report(config: dict) -> dict:
     union: set[tuple[str, str]] = set()
     unshared: Counter = Counter()
     n_runs = 0
-    for study in enabled_studies(config):
+    for study in run_studies(config):
         for run in study_runs(config, study):
             keys = job_keys(run)
             union |= keys
@@ -48,3 +48,18 @@ def sharing_report(config: dict) -> dict:
     shared = Counter(rule for rule, _ in union)
     return {"trained_runs": n_runs, "shared": dict(shared), "unshared": dict(unshared),
             "shared_total": sum(shared.values()), "unshared_total": sum(unshared.values())}
+
+
+# Rules with a benchmark file per job (rules/*.smk ``benchmark:``), where the job keys above name it.
+BENCHMARKED_RULES = ("sample_first_attempts", "sample_retries", "sample_evaluation", "train_adapter")
+
+
+def benchmark_files(config: dict, study: str, results: str) -> list[str]:
+    """The benchmark files of every heavy job ``study`` needs (shared ones included): the job keys of
+    its runs, and the pretraining of a demo model it uses."""
+    files = {f"{results}/runs/{key}/benchmarks/{rule}.tsv"
+             for run in study_runs(config, study) for rule, key in job_keys(run) if rule in BENCHMARKED_RULES}
+    model = config["studies"][study]["model"]
+    if config["models"][model]["source"] == "pretrain":
+        files.add(f"{results}/benchmarks/pretrain_demo_model/{model}.tsv")
+    return sorted(files)

@@ -7,17 +7,22 @@ from pathlib import Path
 sys.path.insert(0, workflow.basedir)  # the pidistill package of this checkout
 
 from pidistill.config import (
+    DERIVED_KINDS,
+    bootstrap_settings,
     canonical,
+    derived_sources,
     enabled_studies,
     method_settings,
     retry_sampling,
     retry_settings,
     policy_lineage,
     policy_round,
+    run_studies,
     study_runs,
     validate_config,
 )
 from pidistill.codedeps import code_files
+from pidistill.dagstats import benchmark_files
 from pidistill.domains.registry import loader_module
 from pidistill.generation import backend_module
 from pidistill.verifiers import domain_settings, verifier_module
@@ -30,9 +35,15 @@ config.update(_canonical)
 
 R = config["results"]
 RUNS = f"{R}/runs/{{dataset}}/{{model}}/seed{{seed}}"
-STUDIES = sorted(enabled_studies(config))
-USED_MODELS = sorted({config["studies"][s]["model"] for s in STUDIES})
-USED_DATASETS = sorted({config["studies"][s]["dataset"] for s in STUDIES})
+STUDIES = sorted(enabled_studies(config))  # every enabled study: one paper section each
+RUN_STUDIES = sorted(run_studies(config))  # those that train and evaluate policies
+# the paper's order: the run studies, then the derived ones (amortized, levels, scale, domains, cost)
+PAPER_STUDIES = RUN_STUDIES + sorted(
+    set(STUDIES) - set(RUN_STUDIES), key=lambda s: (list(DERIVED_KINDS).index(config["studies"][s]["kind"]), s)
+)
+USED_MODELS = sorted({config["studies"][s]["model"] for s in RUN_STUDIES})
+USED_DATASETS = sorted({config["studies"][s]["dataset"] for s in RUN_STUDIES})
+BOOTSTRAP = bootstrap_settings(config)
 PAPER_PDF = f"{R}/paper/pidistill.pdf"
 MODEL_PROVENANCE = f"{R}/models/{{model}}.provenance.json"  # written by resolve_model
 
@@ -196,6 +207,78 @@ def domain_of(wildcards):
 
 
 def study_figures(study):
-    if config["studies"][study]["kind"] == "conditions":
+    kind = config["studies"][study]["kind"]
+    if kind == "conditions":
         return [f"{R}/figures/{study}_gains.pdf", f"{R}/figures/{study}_training.pdf"]
-    return [f"{R}/figures/{study}_rounds.pdf"]
+    if kind == "rounds":
+        return [f"{R}/figures/{study}_rounds.pdf"]
+    if kind == "scale":
+        return [f"{R}/figures/{study}_scale.pdf"]
+    return []
+
+
+def study_table(study):
+    """The study's LaTeX table. The cost table is made of measured times, which differ from run to run,
+    so it lives under benchmarks/ with the benchmark files (the rebuild test compares everything else)."""
+    if config["studies"][study]["kind"] == "cost":
+        return f"{R}/benchmarks/{study}/table.tex"
+    return f"{R}/tables/{study}.tex"
+
+
+def study_numbers(study):
+    """The numbers a study's prose quotes (none for cost: they would be measurements)."""
+    return [] if config["studies"][study]["kind"] == "cost" else [f"{R}/studies/{study}/numbers.json"]
+
+
+# ---- derived studies -------------------------------------------------------------------------
+
+
+def source_spec(source):
+    """What a derived study reads of a study it draws from: the runs it has, not its labels or stop rule."""
+    keys = ("kind", "dataset", "model", "seeds", "methods", "method", "rounds")
+    return {k: v for k, v in config["studies"][source].items() if k in keys}
+
+
+def derived_params(wildcards):
+    study = config["studies"][wildcards.study]
+    keep = ("kind", "title", "round", "band", "methods", "device", "lr_study")
+    sources = derived_sources(config, wildcards.study)
+    return {
+        "name": wildcards.study,
+        **{k: v for k, v in study.items() if k in keep},
+        "sources": {s: source_spec(s) for s in sources},
+    }
+
+
+def amortized_round(study):
+    return config["studies"][study].get("round", config["studies"][derived_sources(config, study)[0]]["rounds"])
+
+
+def amortized_runs(study):
+    """The base run and the run after the compared round, for each seed of the rounds study."""
+    r = amortized_round(study)
+    return [run for run in study_runs(config, derived_sources(config, study)[0]) if run.round in (0, r)]
+
+
+def evaluation_file(run):
+    return f"{R}/runs/{run.run_dir}/{run.policy}/evaluation.json"
+
+
+def derived_labels(study, sources=None):
+    """Labels of the methods a derived study shows."""
+    sources = sources or derived_sources(config, study)
+    return {m: config["methods"][m].get("label", m) for s in sources for m in study_methods(s)}
+
+
+def lr_settings(study):
+    """Learning rate and LoRA rank of each method of the scale study's LR sweep."""
+    lr_study = config["studies"][study]["lr_study"]
+    return {
+        m: {k: method_settings(config, m)["train"].get(k) for k in ("learning_rate", "lora_r")}
+        for m in study_methods(lr_study)
+    }
+
+
+def cost_jobs(study):
+    """Study -> benchmark files of every heavy job it needs, for each study the cost table covers."""
+    return {s: benchmark_files(config, s, R) for s in derived_sources(config, study)}

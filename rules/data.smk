@@ -19,3 +19,22 @@ rule prepare_dataset:
         spec=dataset_params,
     script:
         "../scripts/prepare_dataset.py"
+
+
+# Train/test overlap from the problem records themselves (content hash of prompt and tests, not the
+# dataset's name): the tables flag a study that trains and evaluates on overlapping problems.
+rule detect_overlap:
+    input:
+        train=f"{R}/data/{{dataset}}/train.jsonl",
+        test=f"{R}/data/{{dataset}}/test.jsonl",
+        code=code("scripts/detect_overlap.py"),
+    output:
+        f"{R}/data/{{dataset}}/overlap.json",
+    log:
+        f"{R}/logs/detect_overlap/{{dataset}}.log",
+    conda:
+        "../envs/cpu.yaml"
+    params:
+        environment="main",
+    script:
+        "../scripts/detect_overlap.py"

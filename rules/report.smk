@@ -25,11 +25,14 @@ rule aggregate_study:
         curves=f"{R}/studies/{{study}}/training_curves.csv",
     log:
         f"{R}/logs/aggregate_study/{{study}}.log",
+    wildcard_constraints:
+        study="|".join(RUN_STUDIES) or "__none__",
     conda:
         "../envs/cpu.yaml"
     params:
         environment="main",
         study=study_params,
+        bootstrap=BOOTSTRAP,
     script:
         "../scripts/aggregate_study.py"
 
@@ -102,6 +105,7 @@ rule tabulate_study:
     input:
         runs=f"{R}/studies/{{study}}/runs.csv",
         summary=f"{R}/studies/{{study}}/summary.csv",
+        overlap=lambda wildcards: f"{R}/data/{config['studies'][wildcards.study]['dataset']}/overlap.json",
         code=code("scripts/tabulate_study.py"),
     output:
         table=report(
@@ -113,18 +117,21 @@ rule tabulate_study:
         numbers=f"{R}/studies/{{study}}/numbers.json",
     log:
         f"{R}/logs/tabulate_study/{{study}}.log",
+    wildcard_constraints:
+        study="|".join(RUN_STUDIES) or "__none__",
     conda:
         "../envs/cpu.yaml"
     params:
         environment="main",
         study=study_params,
+        bootstrap=BOOTSTRAP,
     script:
         "../scripts/tabulate_study.py"
 
 
 rule write_paper_sections:
     input:
-        numbers=expand(f"{R}/studies/{{study}}/numbers.json", study=STUDIES),
+        numbers=[f for s in STUDIES for f in study_numbers(s)],
         models=expand(MODEL_PROVENANCE, model=USED_MODELS),
         datasets=expand(f"{R}/data/{{dataset}}/provenance.json", dataset=USED_DATASETS),
         code=code("scripts/write_paper_sections.py"),
@@ -138,7 +145,7 @@ rule write_paper_sections:
     params:
         environment="main",
         studies={s: config["studies"][s] for s in config["studies"]},
-        enabled=STUDIES,
+        enabled=PAPER_STUDIES,
         figures={s: [Path(f).name for f in study_figures(s)] for s in STUDIES},
     script:
         "../scripts/write_paper_sections.py"
@@ -149,7 +156,7 @@ rule build_paper:
         main=checkout_path("paper/main.tex"),
         numbers=f"{R}/paper/numbers.tex",
         sections=f"{R}/paper/studies.tex",
-        tables=expand(f"{R}/tables/{{study}}.tex", study=STUDIES),
+        tables=[study_table(s) for s in STUDIES],
         figures=[f for s in STUDIES for f in study_figures(s)],
     output:
         report(PAPER_PDF, caption="../report/paper.rst", category="Paper"),

@@ -17,7 +17,7 @@ with rule_log(snakemake) as log:
     stats = {(r.run_dir, r.policy): read_json(p) for r, p in zip(trained, snakemake.input.round_stats, strict=True)}
     trainings = {(r.run_dir, r.policy): read_json(f"{p}/training.json")
                  for r, p in zip(trained, snakemake.input.adapters, strict=True)}
-    df = run_rows(runs, evaluations, stats, trainings, study["labels"])
+    df = run_rows(runs, evaluations, stats, trainings, study["labels"], snakemake.params.bootstrap)
     write_csv(df, snakemake.output.runs)
     if study["kind"] == "conditions":
         summary = condition_summary(df[df["policy"] != "base"], study["methods"])

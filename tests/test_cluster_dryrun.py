@@ -6,18 +6,22 @@ import os
 import re
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from pidistill.config import load_config
+from pidistill.config import derived_studies, load_config, run_studies
 from pidistill.dagstats import GENERATION_RULES, sharing_report
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 GPU_RULES = {"sample_first_attempts", "sample_retries", "sample_evaluation", "train_adapter"}
+DERIVED_RULES = {"amortized": ["tabulate_amortized"], "levels": ["tabulate_levels"],
+                 "scale": ["plot_scale", "tabulate_scale"], "domains": ["tabulate_domains"], "cost": ["tabulate_cost"]}
 LOCAL_RULES = {"plot_condition_study", "plot_round_study", "tabulate_study", "write_paper_sections", "build_paper",
-               "resolve_model", "evaluate_policy", "build_sft_pairs", "aggregate_study", "all"}
+               "resolve_model", "evaluate_policy", "build_sft_pairs", "aggregate_study", "detect_overlap", "all",
+               *(r for rules in DERIVED_RULES.values() for r in rules)}
 
 
 @pytest.fixture(scope="module")
@@ -45,9 +49,13 @@ def test_job_counts_match_the_studies(dryrun):
     expected = sharing_report(load_config(REPO / "config" / "paper.yaml"))["shared"]
     assert {r: counts.get(r, 0) for r in GENERATION_RULES} == {r: expected.get(r, 0) for r in GENERATION_RULES}
     cfg = load_config(REPO / "config" / "paper.yaml")
-    enabled = [s for s, v in cfg["studies"].items() if v.get("enabled", True)]
-    assert counts["aggregate_study"] == counts["tabulate_study"] == len(enabled)
-    assert counts["prepare_dataset"] == len({cfg["studies"][s]["dataset"] for s in enabled})
+    runs = run_studies(cfg)  # the studies that train and evaluate; the derived ones have a rule each
+    assert counts["aggregate_study"] == counts["tabulate_study"] == len(runs)
+    assert counts["prepare_dataset"] == counts["detect_overlap"] == len({runs[s]["dataset"] for s in runs})
+    derived = Counter(v["kind"] for v in derived_studies(cfg).values())
+    assert derived == {"amortized": 1, "levels": 1, "scale": 1, "domains": 1, "cost": 1}
+    for kind, rules in DERIVED_RULES.items():
+        assert all(counts[r] == derived[kind] for r in rules), kind
     assert "pretrain_demo_model" not in counts  # hub models only
 
 
@@ -106,7 +114,8 @@ def test_report_rules_run_on_the_submit_host():
 def test_disabled_studies_are_declared_with_a_note():
     cfg = load_config(REPO / "config" / "paper.yaml")
     off = {s: v for s, v in cfg["studies"].items() if not v.get("enabled", True)}
-    assert {"opsd", "lean", "mucode", "levels", "amortized"} <= set(off)
+    assert {"opsd", "lean", "mucode"} <= set(off)
+    assert not {"levels", "amortized", "scale", "domains", "cost"} & set(off)
     assert all(v["note"] for v in off.values())
 
 

@@ -8,11 +8,13 @@ their order.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -92,6 +94,49 @@ def test_outputs_have_sensible_contents(built):
     assert len((built / LOCAL_DATA).read_text().splitlines()) == 3
 
 
+def test_derived_studies_have_their_tables_and_figures(built):
+    results = built / "results"
+    for name in ("amortized", "levels", "scale", "domains"):
+        table = (results / "tables" / f"{name}.tex").read_text()
+        assert "\\begin{tabular}" in table and "95\\% CI" in table, name
+        assert json.loads((results / "studies" / name / "numbers.json").read_text()), name
+    assert (results / "figures" / "scale_scale.png").stat().st_size > 5000
+    amortized = pd.read_csv(results / "studies/amortized/summary.csv")
+    assert list(amortized["round"]) == [2] and (amortized["N"] == 4).all()  # the last round, pass@4
+    assert ((amortized["base_pass@N"] >= amortized["base_pass@1"])).all()
+    levels = pd.read_csv(results / "studies/levels/summary.csv")
+    assert set(levels["method"]) == {"gold", "tryagain"} and levels["level"].between(1, 5).all()
+    assert levels.groupby("method")["n_problems"].sum().eq(24).all()  # every toy_math test problem has a level
+    points = pd.read_csv(results / "studies/scale/points.csv")
+    # tryagain on toy_math seed 1 is in pi_content and lr_sweep: one point, pooled over pi_content's 2 seeds
+    assert len(points) == len(points.drop_duplicates(["dataset", "model", "method"]))
+    assert set(points["dataset"]) == {"toy_math", "toy_code", "mini_math500"}
+    lr = pd.read_csv(results / "studies/scale/learning_rates.csv")
+    assert list(lr["learning_rate"]) == [0.001, 0.003] and lr["best"].sum() == 1
+    # the overlap detector: mini_math500 trains on 8 of its 12 test problems, the toy splits are disjoint
+    overlap = json.loads((results / "data/mini_math500/overlap.json").read_text())
+    assert (overlap["n_test_in_train"], overlap["n_test"]) == (8, 12)
+    assert json.loads((results / "data/toy_math/overlap.json").read_text())["n_test_in_train"] == 0
+    assert "Train/test overlap:} 8 of the 12" in (results / "tables/file_math.tex").read_text()
+    assert "No test problem appears" in (results / "tables/pi_content.tex").read_text()
+    domains = pd.read_csv(results / "studies/domains/summary.csv")
+    assert set(domains["study"]) == {"pi_content", "code_retry", "file_math"}
+    assert "overlap 67%" in domains.set_index("study").loc["file_math", "note"]
+    # single-seed gains carry a paired bootstrap CI, multi-seed ones a t-interval
+    summary = pd.read_csv(results / "studies/code_retry/summary.csv")
+    assert (summary["ci_method"] == "bootstrap").all() and summary["gain_pp_ci_low"].notna().all()
+    assert (summary["gain_pp_ci_low"] <= summary["gain_pp_mean"]).all()
+    assert (pd.read_csv(results / "studies/pi_content/summary.csv")["ci_method"] == "t").all()
+    assert "$^{b}$" in (results / "tables/code_retry.tex").read_text()
+    # cost: measured, so kept with the benchmark files; every job once in the total
+    cost = pd.read_csv(results / "benchmarks/cost/cost.csv").set_index("study")
+    assert cost.loc["total", "compute"] == pytest.approx(cost.drop("total")["compute"].sum())
+    assert cost.loc["total", "saved_compute"] > 0  # the shared base evaluations, first attempts, pretraining
+    assert "split equally" in (results / "benchmarks/cost/table.tex").read_text()
+    sections = (results / "paper" / "studies.tex").read_text()
+    assert "\\section{Tracing a number to the raw data}" in sections and "pidistill trace file\\_math/" in sections
+
+
 def test_lineage_paths_and_sharing(built):
     runs = built / "results" / "runs" / "toy_math" / "tiny" / "seed1"
     # one base evaluation and one set of base first attempts, shared by pi_content and iterative
@@ -127,27 +172,43 @@ def test_second_run_has_nothing_to_do(built):
 # ---- what an edit replans: exactly the jobs that run the edited code or read the edited value -------
 
 # the e2e DAG: toy_math seeds 1 and 2 (pi_content: gold, tryagain; iterative: 2 rounds of tryagain on
-# seed 1, round 1 shared), toy_code seed 1 (code_retry: tryagain, tests)
+# seed 1, round 1 shared; lr_sweep: tryagain (shared) and tryagain_lr3e3 on seed 1), toy_code seed 1
+# (code_retry: tryagain, tests), mini_math500 seed 1 (file_math: tryagain), and the derived studies:
+# amortized (from iterative), levels (pi_content), scale (figure over the 4 conditions studies, LR table of
+# lr_sweep), domains (tryagain of pi_content, code_retry, file_math), cost (benchmarks of every run study)
 REPORT_TAIL = {"write_paper_sections": 1, **({"build_paper": 1, "all": 1} if HAVE_LATEX else {})}
-EVERYTHING_BUT_THE_MODEL = {
-    "prepare_dataset": 2, "sample_first_attempts": 4, "verify_samples": 21, "sample_retries": 7,
-    "build_sft_pairs": 7, "train_adapter": 7, "sample_evaluation": 10, "evaluate_policy": 10,
-    "aggregate_study": 3, "plot_condition_study": 2, "plot_round_study": 1, "tabulate_study": 3, **REPORT_TAIL,
+SCALE = {"plot_scale": 1, "tabulate_scale": 1}
+DERIVED = {"tabulate_amortized": 1, "tabulate_levels": 1, **SCALE, "tabulate_domains": 1, "tabulate_cost": 1}
+EVERYTHING_OF_THE_TOY_DATASETS = {  # not the demo model, not file_math (its dataset is a local file)
+    "prepare_dataset": 2, "detect_overlap": 2, "sample_first_attempts": 4, "verify_samples": 23, "sample_retries": 8,
+    "build_sft_pairs": 8, "train_adapter": 8, "sample_evaluation": 11, "evaluate_policy": 11,
+    "aggregate_study": 4, "plot_condition_study": 3, "plot_round_study": 1, "tabulate_study": 4, **DERIVED,
+    **REPORT_TAIL,
 }
 CODE_VERIFICATION_AND_AFTER = {  # the 6 code verifications (first attempts, 2 retries, 3 evaluations)
     "verify_samples": 6, "sample_retries": 2, "build_sft_pairs": 2, "train_adapter": 2, "sample_evaluation": 2,
-    "evaluate_policy": 3, "aggregate_study": 1, "plot_condition_study": 1, "tabulate_study": 1, **REPORT_TAIL,
+    "evaluate_policy": 3, "aggregate_study": 1, "plot_condition_study": 1, "tabulate_study": 1,
+    **SCALE, "tabulate_domains": 1, "tabulate_cost": 1, **REPORT_TAIL,
 }
-MATH_VERIFICATION_AND_AFTER = {  # 3 first attempts, 5 retries, 7 evaluations on toy_math
-    "verify_samples": 15, "sample_retries": 5, "build_sft_pairs": 5, "train_adapter": 5, "sample_evaluation": 5,
-    "evaluate_policy": 7, "aggregate_study": 2, "plot_condition_study": 1, "plot_round_study": 1,
-    "tabulate_study": 2, "sample_first_attempts": 1, **REPORT_TAIL,
+MATH_VERIFICATION_AND_AFTER = {  # toy_math: 3 first attempts, 6 retries, 8 evaluations; mini_math500: 1, 1, 2
+    "verify_samples": 21, "sample_retries": 7, "build_sft_pairs": 7, "train_adapter": 7, "sample_evaluation": 7,
+    "evaluate_policy": 10, "aggregate_study": 4, "plot_condition_study": 3, "plot_round_study": 1,
+    "tabulate_study": 4, "sample_first_attempts": 1, **DERIVED, **REPORT_TAIL,
 }
-MATH_EVALUATION_AND_AFTER = {
-    "sample_evaluation": 7, "verify_samples": 7, "evaluate_policy": 7, "aggregate_study": 2,
-    "plot_condition_study": 1, "plot_round_study": 1, "tabulate_study": 2, **REPORT_TAIL,
+MATH_EVALUATION_AND_AFTER = {  # the 8 toy_math evaluations and the 3 toy-math studies' reports
+    "sample_evaluation": 8, "verify_samples": 8, "evaluate_policy": 8, "aggregate_study": 3,
+    "plot_condition_study": 2, "plot_round_study": 1, "tabulate_study": 3, **DERIVED, **REPORT_TAIL,
 }
-ONE_STUDY_REPORT = {"aggregate_study": 1, "plot_condition_study": 1, "tabulate_study": 1, **REPORT_TAIL}
+ONE_STUDY_REPORT = {  # pi_content's report, and the derived tables that show its methods' labels
+    "aggregate_study": 1, "plot_condition_study": 1, "tabulate_study": 1, "tabulate_levels": 1, **SCALE,
+    "tabulate_domains": 1, **REPORT_TAIL,
+}
+EVERY_STUDY_REPORT_BUT_COST = {  # what reads the bootstrap: every study's statistics, not the cost table
+    "aggregate_study": 5, "plot_condition_study": 4, "plot_round_study": 1, "tabulate_study": 5,
+    "tabulate_amortized": 1, "tabulate_levels": 1, **SCALE, "tabulate_domains": 1, **REPORT_TAIL,
+}
+EVERY_TABLE = {"tabulate_study": 5, "tabulate_amortized": 1, "tabulate_levels": 1, "tabulate_scale": 1,
+               "tabulate_domains": 1, "tabulate_cost": 1, **REPORT_TAIL}
 
 
 def append(path: Path, text: str = "\n# edited\n") -> None:
@@ -168,13 +229,13 @@ def set_config(workdir: Path, keys: str, value) -> None:
 EDITS = {
     # code: a rule reruns when code its job runs changes, and no other
     "vllm backend": (lambda w: append(w / "pidistill/generation/vllm_backend.py"), {}),
-    "loader of the toy datasets": (lambda w: append(w / "pidistill/domains/toy.py"), EVERYTHING_BUT_THE_MODEL),
+    "loader of the toy datasets": (lambda w: append(w / "pidistill/domains/toy.py"), EVERYTHING_OF_THE_TOY_DATASETS),
     "HumanEval loader": (lambda w: append(w / "pidistill/domains/code_benchmarks.py"), {"prepare_dataset": 1}),
     "code judge (run by the sandbox by name)": (lambda w: append(w / "pidistill/verifiers/code_runner.py"),
                                                 CODE_VERIFICATION_AND_AFTER),
     "code wire format": (lambda w: append(w / "pidistill/verifiers/code_wire.py"), CODE_VERIFICATION_AND_AFTER),
     "math verifier": (lambda w: append(w / "pidistill/verifiers/math_equiv.py"), MATH_VERIFICATION_AND_AFTER),
-    "report tables": (lambda w: append(w / "pidistill/report/tables.py"), {"tabulate_study": 3, **REPORT_TAIL}),
+    "report tables": (lambda w: append(w / "pidistill/report/tables.py"), EVERY_TABLE),
     # inputs
     "local raw source file": (lambda w: append(w / "tests/data/humaneval_format.jsonl", "\n"), {"prepare_dataset": 1}),
     # config: only the jobs that read the value
@@ -185,6 +246,7 @@ EDITS = {
                                     MATH_VERIFICATION_AND_AFTER),
     "one study's params": (lambda w: set_config(w, "studies.iterative.stop_below", 0.5),
                            {"aggregate_study": 1, "plot_round_study": 1, "tabulate_study": 1, **REPORT_TAIL}),
+    "the bootstrap seed": (lambda w: set_config(w, "bootstrap.seed", 1), EVERY_STUDY_REPORT_BUT_COST),
 }
 
 
@@ -234,6 +296,52 @@ def test_report_lists_every_figure_and_table_with_its_provenance(edited):
     assert files.count("summary.csv") == files.count("runs.csv") == 3  # one each per study
     for rule in ("plot_condition_study", "aggregate_study", "tabulate_study"):
         assert rule in html
+
+
+def trace(workdir: Path, key: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "pidistill.cli", "trace", key, "--configfile", "tests/configs/e2e.yaml"]
+    return subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=offline_env())
+
+
+def test_trace_follows_a_quoted_number_to_the_raw_file_and_the_model(built):
+    key = "file_math/tryagain/gain"
+    proc = trace(built, key)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    value = json.loads((built / "results/studies/file_math/numbers.json").read_text())[key]
+    assert out.startswith(f"{key} = {value}\n  read from results/studies/file_math/numbers.json")
+    raw = hashlib.sha256((built / "tests/data/math500_format.jsonl").read_bytes()).hexdigest()
+    assert f"file tests/data/math500_format.jsonl sha256 {raw}" in out  # a root of the chain
+    assert f"raw file tests/data/math500_format.jsonl sha256 {raw}" in out  # and what the dataset record says
+    model = json.loads((built / "results/models/tiny.provenance.json").read_text())
+    assert f"model record results/models/tiny.provenance.json: pretrain model results/models/tiny, files sha256 " \
+           f"{model['sha256']} (matches the files)" in out
+    for rule in ("tabulate_study", "aggregate_study", "evaluate_policy", "verify_samples", "sample_evaluation",
+                 "train_adapter", "build_sft_pairs", "sample_retries", "sample_first_attempts", "prepare_dataset",
+                 "resolve_model", "pretrain_demo_model"):
+        assert f"] rule {rule}: up to date" in out, rule
+    assert "code scripts/prepare_dataset.py sha256 " in out and "Every link is up to date" in out
+    # a CSV cell, and only the runs of its method are followed
+    proc = trace(built, "studies/pi_content/summary.csv:gold:gain_pp_mean")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    cell = pd.read_csv(built / "results/studies/pi_content/summary.csv").set_index("method").loc["gold", "gain_pp_mean"]
+    assert float(proc.stdout.split(" = ", 1)[1].split("\n", 1)[0]) == pytest.approx(cell)
+    assert "output results/runs/toy_math/tiny/seed2/base/r1-gold/adapter" in proc.stdout
+    assert "output results/runs/toy_math/tiny/seed2/base/r1-tryagain/adapter" not in proc.stdout
+    bad = trace(built, "pi_content/gold/gian")
+    assert bad.returncode == 2 and "did you mean pi_content/gold/gain" in bad.stderr
+
+
+def test_trace_reports_a_stale_link_after_an_input_changes(edited):
+    append(edited / "tests/data/math500_format.jsonl", "\n")
+    proc = trace(edited, "file_math/tryagain/gain")
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "] rule prepare_dataset: STALE (snakemake status 'updated input files', plan 'update pending'; " \
+           "input changed since the job ran: tests/data/math500_format.jsonl)" in proc.stdout
+    assert "input tests/data/math500_format.jsonl sha256 " in proc.stdout and ", CHANGED)" in proc.stdout
+    assert "NOT up to date" in proc.stdout
+    # downstream: Snakemake plans to rerun it after its stale ancestor
+    assert "] rule tabulate_study: STALE (snakemake status 'ok', plan 'update pending')" in proc.stdout
 
 
 def test_rebuild_is_byte_identical(built, tmp_path):

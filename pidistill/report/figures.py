@@ -81,3 +81,57 @@ def plot_rounds(rounds: pd.DataFrame, stop_below: float | None, title: str, pdf_
         fig.suptitle(title, fontsize=9)
         fig.tight_layout()
         _save(fig, pdf_path, png_path)
+
+
+def _label_points(fig, ax, labelled: list[tuple[float, float, str]]) -> None:
+    """Label each point to its right; a label that would overprint one already placed moves up until
+    it does not, with a thin line back to its point."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    placed = []
+    for x, y, text in sorted(labelled, key=lambda t: (t[1], t[0], t[2])):
+        dy = 0.0
+        ann = ax.annotate(text, (x, y), xytext=(5, dy), textcoords="offset points", fontsize=6, color="0.25",
+                          va="center")
+        for _ in range(100):
+            box = ann.get_window_extent(renderer).expanded(1.0, 1.15)
+            if not any(box.overlaps(other) for other in placed):
+                break
+            dy += 3.0
+            ann.set_position((5, dy))
+        placed.append(ann.get_window_extent(renderer))
+        if dy > 4:
+            ax.annotate("", (x, y), xytext=(5, dy), textcoords="offset points",
+                        arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.4, "shrinkA": 0, "shrinkB": 2})
+
+
+def plot_scale(points: pd.DataFrame, band: tuple[float, float], title: str, pdf_path, png_path) -> None:
+    """The inverted U: baseline pass@1 against gain, one point per (model, dataset, method), 95% CI bars,
+    the baseline band shaded."""
+    markers = "osD^vP*X"
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(5.6, 3.4))
+        ax.axvspan(100 * band[0], 100 * band[1], color="#e8f0d8", zorder=0,
+                   label=f"band {100 * band[0]:.0f}-{100 * band[1]:.0f}%")
+        ax.axhline(0, color="0.3", lw=0.8)
+        datasets = sorted(points["dataset"].unique())
+        models = sorted(points["model"].unique())
+        colors = plt.get_cmap("tab10")
+        rows = points.to_dict("records")
+        for r in rows:
+            x, y = 100 * r["base_pass@1_mean"], r["gain_pp_mean"]
+            lo, hi = r["gain_pp_ci_low"], r["gain_pp_ci_high"]
+            yerr = None if pd.isna(lo) or pd.isna(hi) else [[max(0.0, y - lo)], [max(0.0, hi - y)]]
+            ax.errorbar([x], [y], yerr=yerr, fmt=markers[models.index(r["model"]) % len(markers)],
+                        color=colors(datasets.index(r["dataset"]) % 10), ms=5, capsize=2, lw=0.8, zorder=3)
+        ax.set_xlim(0, 100)
+        _label_points(fig, ax, [(100 * r["base_pass@1_mean"], r["gain_pp_mean"], r["label"]) for r in rows])
+        handles = [plt.Line2D([], [], ls="", marker="s", color=colors(i % 10), label=d) for i, d in enumerate(datasets)]
+        handles += [plt.Line2D([], [], ls="", marker=markers[i % len(markers)], color="0.4", label=m)
+                    for i, m in enumerate(models)]
+        handles.append(plt.Rectangle((0, 0), 1, 1, color="#e8f0d8", label=f"baseline {100 * band[0]:.0f}-{100 * band[1]:.0f}%"))
+        ax.legend(handles=handles, frameon=False, fontsize=6, loc="best")
+        ax.set_xlabel("baseline test pass@1 (%)")
+        ax.set_ylabel("gain in pass@1 (pp)")
+        ax.set_title(f"{title} (bars: 95% CI)", fontsize=8)
+        _save(fig, pdf_path, png_path)

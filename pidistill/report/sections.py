@@ -88,14 +88,110 @@ def provenance_tex(models: dict[str, dict], datasets: dict[str, dict]) -> str:
     return "".join(out)
 
 
+def _source_title(studies: dict, name: str) -> str:
+    return esc(studies[name].get("title", name))
+
+
+def _amortized(name: str, study: dict, studies: dict) -> str:
+    r = lambda key: f"\\result{{{name}/{key}}}"  # noqa: E731
+    return (
+        f"The base policy and the policy after round~{r('round')} of {_source_title(studies, study['from'])} "
+        f"(Section~\\ref{{sec:{study['from']}}}), each with {r('N')} samples per test problem. The base policy's "
+        f"stochastic headroom (pass@{r('N')} $-$ pass@1) is {r('base_gap')}\\,pp; after round~{r('round')} it is "
+        f"{r('after_gap')}\\,pp, while pass@1 changed by {r('gain')}\\,pp. The trained policy internalised "
+        f"{r('internalised')}\\% of the base policy's headroom (95\\% CI {r('internalised_ci')}\\%). {r('statement')}\n\n"
+        f"\\input{{../tables/{name}.tex}}\n"
+    )
+
+
+def _levels(name: str, study: dict, studies: dict) -> str:
+    r = lambda key: f"\\result{{{name}/{key}}}"  # noqa: E731
+    return (
+        f"The evaluations of {_source_title(studies, study['from'])} (Section~\\ref{{sec:{study['from']}}}) split by "
+        f"the difficulty level each test problem carries (levels {r('levels')}; no new generation). Averaged over "
+        f"the conditions, the largest mean gain is at level(s)~{r('best_level')} ({r('best_level_gain')}\\,pp). "
+        f"{r('ci_statement')}\n\n\\input{{../tables/{name}.tex}}\n"
+    )
+
+
+def _scale(name: str, study: dict, studies: dict, figures: list[str]) -> str:
+    r = lambda key: f"\\result{{{name}/{key}}}"  # noqa: E731
+    text = (
+        f"Every (model, dataset, condition) of the conditions studies is one point: its baseline pass@1 against its "
+        f"gain ({r('n_points')} points; a run that several studies share counts once). The source documents' sweet spot "
+        f"is a baseline of {r('band')}\\%. {r('band_statement')} In the learning-rate sweep of "
+        f"{_source_title(studies, study['lr_study'])}, the largest mean gain is at a learning rate of {r('best_lr')} "
+        f"({r('best_lr_gain')}\\,pp, 95\\% CI {r('best_lr_ci')}\\,pp). {r('lr_ci_statement')}\n\n"
+        f"\\input{{../tables/{name}.tex}}\n"
+    )
+    text += _figure(figures[0], f"fig:{name}-scale",
+                    f"{esc(study.get('title', name))}: baseline test pass@1 against the gain of one round, one point per "
+                    "model, dataset and condition, with 95\\% CIs; shaded: the baseline band.")
+    return text
+
+
+def _domains(name: str, study: dict, studies: dict) -> str:
+    r = lambda key: f"\\result{{{name}/{key}}}"  # noqa: E731
+    sources = study["from"] if isinstance(study["from"], list) else [study["from"]]
+    listed = ", ".join(f"{_source_title(studies, s)} (Section~\\ref{{sec:{s}}})" for s in sources)
+    return (f"The gain of one round per domain, from {listed}. {r('overlap_statement')}\n\n"
+            f"\\input{{../tables/{name}.tex}}\n")
+
+
+def _cost(name: str, study: dict, studies: dict) -> str:
+    return (
+        "Compute per study, from the benchmark file Snakemake writes for every generation, training and "
+        "pretraining job. These are measurements of this build, not results: they differ from run to run, and "
+        "they are kept with the benchmark files (the table below is the only part of this report that a rebuild "
+        f"does not reproduce byte for byte).\n\n\\input{{../benchmarks/{name}/table.tex}}\n"
+    )
+
+
+DERIVED = {"amortized": _amortized, "levels": _levels, "domains": _domains, "cost": _cost}
+
+
+def trace_target(name: str, study: dict, numbers: dict) -> str:
+    """What to give ``pidistill trace`` for one number of a study: its first quoted key, or for the
+    cost study (which quotes none) a cell of its CSV."""
+    if study["kind"] == "cost":
+        return f"benchmarks/{name}/cost.csv:total:compute"
+    keys = sorted(k for k in numbers if k.startswith(f"{name}/"))
+    for suffix in ("/internalised", "/best_lr_gain", "/gain", "/best_gain"):  # a result, not a count
+        if any(k.endswith(suffix) for k in keys):
+            return next(k for k in keys if k.endswith(suffix))
+    return keys[0] if keys else f"studies/{name}/summary.csv"
+
+
+def trace_appendix(studies: dict, enabled: list[str], numbers: dict) -> str:
+    out = ["\\section{Tracing a number to the raw data}\\label{sec:trace}\n",
+           "Every quoted number is a key of a study's \\texttt{numbers.json}, and every table cell a cell of a study's "
+           "CSV. \\texttt{pidistill trace KEY} (run in the directory Snakemake ran in, with the same "
+           "\\texttt{--configfile} or \\texttt{--profile}) prints the value, the file it was read from and, from "
+           "Snakemake's own metadata, every job that produced an ancestor (rule, params, hashes of its code and input "
+           "files) down to the model's and the datasets' provenance records, and whether each link is up to date. "
+           "Any key of the paper works, as does \\texttt{FILE:ROW:COLUMN} for a CSV cell; one per study:\n\n",
+           "\\begin{itemize}\n"]
+    for name in enabled:
+        out.append(f"\\item {esc(studies[name].get('title', name))}: "
+                   f"\\texttt{{pidistill trace {esc(trace_target(name, studies[name], numbers))}}}\n")
+    out.append("\\end{itemize}\n")
+    return "".join(out)
+
+
 def studies_tex(studies: dict, enabled: list[str], figures: dict[str, list[str]],
-                provenance: str = "") -> str:
+                provenance: str = "", numbers: dict | None = None) -> str:
     out = ["% Generated by pidistill (rule write_paper_sections).\n"]
     for name in enabled:
         study = studies[name]
         out.append(f"\\section{{{esc(study.get('title', name))}}}\\label{{sec:{name}}}\n")
-        out.append(_conditions(name, study, figures[name]) if study["kind"] == "conditions"
-                   else _rounds(name, study, figures[name]))
+        if study["kind"] == "conditions":
+            out.append(_conditions(name, study, figures[name]))
+        elif study["kind"] == "rounds":
+            out.append(_rounds(name, study, figures[name]))
+        elif study["kind"] == "scale":
+            out.append(_scale(name, study, studies, figures[name]))
+        else:
+            out.append(DERIVED[study["kind"]](name, study, studies))
         out.append("\\clearpage\n")
     off = [n for n in sorted(studies) if n not in enabled]
     if off:
@@ -105,4 +201,5 @@ def studies_tex(studies: dict, enabled: list[str], figures: dict[str, list[str]]
             out.append(f"\\item \\textbf{{{esc(studies[n].get('title', n))}}}: {esc(note)}\n")
         out.append("\\end{itemize}\n")
     out.append(provenance)
+    out.append(trace_appendix(studies, enabled, numbers or {}))
     return "".join(out)
