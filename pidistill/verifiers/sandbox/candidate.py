@@ -58,7 +58,8 @@ class Context:
         self.pidns_fd = pidns_fd  # the zygote's own pid namespace (namespaces mode)
         self.spawner: socket.socket | None = None  # J's end of the channel to T
         self.cpu: int | None = None  # the CPU the current sample runs on (None: any)
-        self.on_idle = None  # called once with the Candidate when it sits idle while the judge waits
+        self.on_park = None  # called once with the Candidate when its sample should give its CPU away
+        self.park_at = math.inf  # (time.monotonic) past this a sample still running is likely a timeout
 
 
 # ==== T: the spawner ============================================================================
@@ -257,24 +258,24 @@ class Candidate:
     def wait(self, deadline: float) -> bool:
         """Wait until U has sent something (True) or ``deadline`` (time.monotonic) passes (False).
 
-        While U sits idle (a sleep, a wait on its children), the judge tells its pool once
-        (``ctx.on_idle``), which then lets another sample use this worker's CPU."""
+        While U sits idle (a sleep, a wait on its children), or keeps computing past
+        ``ctx.park_at``, the judge tells its pool once (``ctx.on_park``), which then gives this
+        worker's CPU to another sample: the deadline stays, the sample no longer holds the pool up."""
         seen = None
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
-            hook = self.ctx.on_idle
+            hook = self.ctx.on_park
             step = left if hook is None else min(left, IDLE_TICK_S)
             if self._poll.poll(math.ceil(step * 1000)):
                 return True
             if hook is None:
                 continue
             cpu = self.cpu_time()
-            if cpu is None:
-                self.ctx.on_idle = None
-            elif seen is not None and cpu - seen < IDLE_TICK_S * IDLE_SHARE:
-                self.ctx.on_idle = None
+            idle = cpu is not None and seen is not None and cpu - seen < IDLE_TICK_S * IDLE_SHARE
+            if idle or time.monotonic() >= self.ctx.park_at:
+                self.ctx.on_park = None
                 hook(self)
             seen = cpu
 

@@ -2,12 +2,14 @@
 
 ``Pool(workers, isolation)`` starts ``workers`` zygotes (``zygote``) at once and raises
 ``IsolationUnavailable`` when they cannot isolate as asked. ``map(jobs)`` returns one result per
-job, in order. ``workers`` is the number of samples judged at a time, one CPU each: a worker
-whose candidate sits idle (a sleep, a wait) gives its CPU to the next sample, which a spare
-zygote takes (started when first needed, at most ``2 * workers`` of them), so samples that wait
-for their deadline do not hold the pool up. Each sample's judge and candidate run on one CPU of
-those this process may use (fewer migrations and cross-CPU wake-ups per call). A zygote that
-dies or hangs is replaced, and its sample is retried once.
+job, in order. ``workers`` is the number of samples judged at a time, one CPU each. A sample
+whose candidate sits idle (a sleep, a wait), or still computes after half its ``timeout_s`` (a
+likely timeout), gives its CPU to the next sample, which a spare zygote takes (started when first
+needed, at most ``2 * workers`` of them); it keeps its deadline. So samples on their way to a
+timeout do not hold the pool up, while every sample has a CPU of its own for the first half of its
+time. Each sample's judge and candidate run on one CPU of those this process may use (fewer
+migrations and cross-CPU wake-ups per call). A zygote that dies or hangs is replaced, and its
+sample is retried once.
 """
 
 from __future__ import annotations
