@@ -1,23 +1,24 @@
-"""The zygote: a worker process that judges one sample at a time and forks one candidate for each.
+"""The zygote: a worker process that judges one sample at a time and has one candidate forked for each.
 
-The pool starts it as a fresh interpreter (``python -s -c "... main(fd)"``) with one end of a
+The pool starts it as a fresh interpreter (``python -S -s -c "... main(fd)"``) with one end of a
 socketpair as ``fd``; everything on it is a ``code_wire`` frame: the config, then a hello (or an
 error), then one job and one result at a time, with a ``{"parked": true}`` frame before the
-result when the sample's candidate went idle. It imports the stdlib modules candidates commonly
-use and its judge, then (namespaces mode) shuts itself in:
+result when the sample gave its CPU away (``pool``). It imports the stdlib modules candidates
+commonly use and its judge, then (namespaces mode) shuts itself in:
 
     Z0   the interpreter the pool started. It creates a user namespace (a helper H left in the
          parent namespace writes the id maps: as root "0 0 1" and the candidates' uid, otherwise
          just the user's own uid), unshares mount, network, IPC, UTS and pid namespaces, forks
-         Z, and waits for it.
+         Z and watches it (``_watch``).
     Z    the zygote proper, pid 1 of its own pid namespace. It makes the minimal read-only tree
          of ``rootfs`` its root, freezes its heap, forks the spawner T and runs the judge for
          each job; T forks the job's candidate U (``candidate``), pid 1 of a fresh pid namespace
          below Z's.
 
 Neither needs root: user namespaces give Z the capabilities it needs over its own namespaces and
-nothing outside them. Where they are refused, Z0 answers with an error saying why; the pool
-raises it (there is no silent fallback). In ``rlimits`` mode Z0 judges itself, unshut.
+nothing outside them. Where they are refused, Z0 answers with an error naming the step that
+failed; the pool raises it (there is no silent fallback). In ``rlimits`` mode Z0 judges itself,
+unshut.
 """
 
 from __future__ import annotations
