@@ -56,6 +56,7 @@ class Invoker:
     def __init__(self):
         self.uid = os.geteuid()
         self.home = Path(tempfile.mkdtemp(prefix="pidistill-invoker-"))
+        self.python = sys.executable
 
     def verify(self, items, settings: dict) -> list[Verdict]:
         s = VerifierSettings(progress=False)
@@ -96,6 +97,7 @@ class User:
         self.user = OrdinaryUser()
         self.uid = self.user.uid
         self.home = self.user.home
+        self.python = self.user.python
 
     def verify(self, items, settings: dict) -> list[Verdict]:
         known = {f.name for f in dataclasses.fields(Verdict)} - {"extra"}
@@ -508,15 +510,13 @@ def test_sleepers_do_not_hold_the_pool():
 
 
 def test_sigkill_of_the_verifier_leaves_nothing(canaries):
-    if not isinstance(canaries.runner, Invoker):
-        pytest.skip("the invoker's own verifier process is the one this test can kill")
     script = ("import sys; sys.path.insert(0, %r)\n"
               "from pidistill.problems import Problem\nfrom pidistill.verifiers import VerifierSettings\n"
               "from pidistill.verifiers.code import verify_batch\n"
               "P = Problem(id='h', domain='code', prompt='', entry_point='f', tests=['assert f(1) == 1'])\n"
               "verify_batch([(P, 'import time\\ndef f(x):\\n    time.sleep(60)\\n')] * 4, VerifierSettings(workers=2, timeout_s=30, progress=False))\n"
               % str(Path(__file__).resolve().parents[1]))
-    proc = subprocess.Popen([sys.executable, "-c", script])
+    proc = canaries.runner.spawn([canaries.runner.python, "-c", script])  # a verifier run by that user
     time.sleep(3)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
