@@ -15,7 +15,6 @@ sample is retried once.
 from __future__ import annotations
 
 import os
-import queue
 import socket
 import subprocess
 import sys
@@ -168,15 +167,10 @@ class Pool:
     def _start(self, index: int) -> Zygote:
         return Zygote(index, self.mode, self.handler, self.tmpfs_mb)
 
-    def _judge(self, k: int, job: dict, slot: int, release) -> dict:
+    def _judge(self, k: int, job: dict, slot: int, parked) -> dict:
         if self.cpus:
             job = {**job, "cpu": self.cpus[slot % len(self.cpus)]}
         limit = float(job.get("timeout_s", 5.0)) * 2 + 15.0  # past the zygote's own hard deadline
-
-        def parked():
-            self.parked += 1
-            release()
-
         for _ in range(2):  # a zygote that died or hung is replaced and the job retried once
             if self.zygotes[k] is None:
                 try:
@@ -194,58 +188,64 @@ class Pool:
         return {"error": "sandbox worker died"}
 
     def map(self, jobs: list[dict], progress=None) -> list[dict]:
+        """Results in the order of ``jobs``. One thread per zygote takes the next job as soon as
+        its last one ends, keeping its CPU slot; a job that gives its slot away (parks) wakes a
+        zygote waiting for one, or starts a spare."""
         results: list[dict | None] = [None] * len(jobs)
-        slots: queue.Queue = queue.Queue()  # one per sample judged at a time; slot s -> one CPU
-        for s in range(self.workers):
-            slots.put(s)
-        idle: queue.Queue = queue.Queue()  # zygotes without a job
-        inboxes: dict[int, queue.Queue] = {}
+        cond = threading.Condition()
+        st = {"next": 0, "waiting": 0}  # the next job to start; threads waiting for a slot
+        free = list(range(self.workers))  # CPU slots nobody holds
         threads: list[threading.Thread] = []
 
         def serve(k: int) -> None:
+            slot = None
             while True:
-                item = inboxes[k].get()
-                if item is None:
-                    return
-                i, slot = item
+                with cond:
+                    while slot is None and st["next"] < len(jobs):
+                        if free:
+                            slot = free.pop()
+                        else:
+                            st["waiting"] += 1
+                            cond.wait()
+                            st["waiting"] -= 1
+                    if st["next"] >= len(jobs):
+                        if slot is not None:
+                            free.append(slot)
+                        cond.notify_all()
+                        return
+                    i = st["next"]
+                    st["next"] += 1
                 held = [slot]
 
-                def release() -> None:
-                    if held:
-                        slots.put(held.pop())
+                def park() -> None:
+                    self.parked += 1
+                    with cond:
+                        free.append(held.pop())
+                        if st["waiting"] == 0 and st["next"] < len(jobs) and len(self.zygotes) < self.max_zygotes:
+                            self.zygotes.append(None)  # a spare, started by its own thread
+                            spawn(len(self.zygotes) - 1)
+                        cond.notify()
 
-                try:
-                    results[i] = self._judge(k, jobs[i], slot, release)
-                finally:
-                    release()
-                    idle.put(k)
-                    if progress is not None:
-                        progress(1)
+                results[i] = self._judge(k, jobs[i], slot, park)
+                if progress is not None:
+                    progress(1)
+                slot = held[0] if held else None
 
-        def thread_for(k: int) -> None:
-            inboxes[k] = queue.Queue()
+        def spawn(k: int) -> None:
             threads.append(threading.Thread(target=serve, args=(k,), daemon=True))
             threads[-1].start()
 
-        for k in range(len(self.zygotes)):
-            thread_for(k)
-            idle.put(k)
-        for i in range(len(jobs)):
-            slot = slots.get()
-            try:
-                k = idle.get_nowait()
-            except queue.Empty:
-                if len(self.zygotes) < self.max_zygotes:
-                    k = len(self.zygotes)
-                    self.zygotes.append(None)  # started by its thread
-                    thread_for(k)
-                else:
-                    k = idle.get()
-            inboxes[k].put((i, slot))
-        for box in inboxes.values():
-            box.put(None)
-        for t in threads:
+        with cond:
+            for k in range(len(self.zygotes)):
+                spawn(k)
+        joined = 0
+        while True:
+            with cond:
+                if joined == len(threads):
+                    break
+                t = threads[joined]
             t.join()
+            joined += 1
         return results  # type: ignore[return-value]
 
     def close(self) -> None:
