@@ -17,12 +17,14 @@ Each design runs ``--repeat`` times, taking turns, and its fastest run counts (t
 shared). About 4 minutes on 2 cores with the defaults.
 
 It runs as the invoking user and, when that is root, again as an ordinary user made for the run
-(``tests/asuser.py``: a fresh uid, its files under /tmp; the reference then uses that user's
-interpreter too). For each it prints samples/s, the ratio, CPU time per sample (every process of
-each design), and where the sandbox's time per sample goes: inside a zygote the candidate's start
-(the spawner's fork), its load (sandbox set-up in the candidate, exec of the program, first
-answer), the tests (judge and candidate), the clean-up (kill, reap, empty the work dir); outside,
-the verifier's own work (jobs, verdicts) and the pool's start and stop.
+(``tests/asuser.py``: a fresh uid, its files under /tmp, this same interpreter and venv made
+reachable to it where they live under /root). For each it prints samples/s, the ratio, CPU time
+per sample (every process of each design), and where the sandbox's time per sample goes: inside
+a zygote the candidate's start (the spawner's fork), its load (sandbox set-up in the candidate,
+exec of the program, first answer), the tests (judge and candidate), the clean-up (kill, reap,
+empty the work dir); outside, the verifier's own work (jobs, verdicts) and the pool's start and
+stop. In a batch with a never-ending sample the sandbox cannot finish before that sample's
+timeout has run out after it started: the mix's ratio grows with ``--copies``.
 """
 
 from __future__ import annotations
@@ -136,7 +138,7 @@ def as_ordinary_user(args) -> dict:
     sys.path.insert(0, str(REPO / "tests"))
     from asuser import OrdinaryUser
 
-    user = OrdinaryUser()
+    user = OrdinaryUser(same_python=True)  # the same interpreter and venv as the invoking user's run
     try:
         cmd = [user.python, str(Path(__file__).resolve()), "--json", "--copies", str(args.copies), "--workers", str(args.workers),
                "--timeout", str(args.timeout), "--timeouts", str(args.timeouts), "--sets", ",".join(args.sets),

@@ -50,9 +50,29 @@ def unavailable_reason() -> str | None:
     return None
 
 
+def _closed_ancestor(path: str) -> str | None:
+    """The highest directory on ``path`` that others may not enter (/root for a pyenv under it)."""
+    parts = Path(path).parts
+    for i in range(2, len(parts)):
+        d = os.path.join(*parts[:i])
+        if not os.stat(d).st_mode & 0o001:
+            return d
+    return None
+
+
 class OrdinaryUser:
-    def __init__(self):
+    """``same_python=True``: this very interpreter and environment, where others cannot reach them
+    (a pyenv under /root): the user's commands then run in a private mount namespace in which the
+    closed directory is an empty tmpfs holding only a read-only bind of the installation."""
+
+    def __init__(self, same_python: bool = False):
         self.uid = self.gid = _free_id()
+        self.reveal: list[str] = []
+        if same_python:
+            closed = _closed_ancestor(os.path.realpath(sys.base_prefix))
+            if closed is not None:
+                top = os.path.join(closed, Path(os.path.realpath(sys.base_prefix)).relative_to(closed).parts[0])
+                self.reveal = [closed, top]
         self.base = Path(tempfile.mkdtemp(prefix=f"pidistill-user{self.uid}-"))
         os.chmod(self.base, 0o755)
         self.home = self.base / "home"  # the user's own files: only theirs
@@ -61,7 +81,7 @@ class OrdinaryUser:
         site = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
         self.env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(self.home), "TMPDIR": str(self.home),
                     "PYTHONPATH": os.pathsep.join([str(REPO), *site]), "PYTHONDONTWRITEBYTECODE": "1"}
-        self.python = self._python()
+        self.python = self._python(same_python)
         self._server: subprocess.Popen | None = None
 
     @property
@@ -79,15 +99,24 @@ class OrdinaryUser:
         probe = self.command([python, "-c", code])
         return subprocess.run(probe, env=self.env, cwd=self.home, capture_output=True).returncode == 0
 
-    def _python(self) -> str:
+    def _python(self, same: bool) -> str:
         version = f"python{sys.version_info.major}.{sys.version_info.minor}"
-        for python in (sys.executable, f"/usr/bin/{version}", f"/usr/local/bin/{version}"):
+        choices = [sys.executable] if same else [sys.executable, f"/usr/bin/{version}", f"/usr/local/bin/{version}"]
+        for python in choices:
             if os.path.exists(python) and self._runs(python):
                 return python
-        raise RuntimeError(f"uid {self.uid} can run neither {sys.executable} nor a system {version} with this checkout")
+        raise RuntimeError(f"uid {self.uid} can run none of {choices} with this checkout")
 
     def command(self, argv: list[str]) -> list[str]:
-        return ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups", "--", *argv]
+        drop = ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups", "--"]
+        if not self.reveal:
+            return [*drop, *argv]
+        closed, top = self.reveal
+        keep = str(self.base / "keep")
+        steps = (f"mkdir -p {keep} && mount --bind {top} {keep} && mount -o remount,bind,ro {keep} && "
+                 f"mount -t tmpfs -o mode=755 pidistill {closed} && mkdir -p {top} && mount --move {keep} {top} && "
+                 'exec "$@"')
+        return ["unshare", "--mount", "--propagation", "private", "sh", "-c", steps, "sh", *drop, *argv]
 
     def spawn(self, argv: list[str], **kw) -> subprocess.Popen:
         return subprocess.Popen(self.command(argv), env=self.env, cwd=self.home, **kw)
