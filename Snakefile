@@ -41,9 +41,9 @@ include: "rules/report.smk"
 include: "rules/derived.smk"
 
 
-# Figures, tables and LaTeX are quick and need the whole results tree, and evaluation, pair building,
-# aggregation and the overlap check read a few small files in about a second: on a cluster they all
-# run on the submit host, not as jobs that would each wait in the queue for a node.
+# Figures, tables and LaTeX are quick and need the whole results tree, and evaluation, pair building
+# and aggregation read a few small JSON files in about a second: on a cluster they all run on the
+# submit host, not as jobs that would each wait in the queue for a node.
 localrules:
     all,
     paper_inputs,
@@ -53,7 +53,6 @@ localrules:
     plot_condition_study,
     plot_round_study,
     tabulate_study,
-    detect_overlap,
     tabulate_amortized,
     tabulate_levels,
     plot_scale,

@@ -22,7 +22,8 @@ rule prepare_dataset:
 
 
 # Train/test overlap from the problem records themselves (content hash of prompt and tests, not the
-# dataset's name): the tables flag a study that trains and evaluates on overlapping problems.
+# dataset's name): the tables flag a study that trains and evaluates on overlapping problems. A CPU
+# job next to prepare_dataset (it reads the whole training split, 7,500 MATH problems on the paper).
 rule detect_overlap:
     input:
         train=f"{R}/data/{{dataset}}/train.jsonl",

@@ -20,7 +20,7 @@ GPU_RULES = {"sample_first_attempts", "sample_retries", "sample_evaluation", "tr
 DERIVED_RULES = {"amortized": ["tabulate_amortized"], "levels": ["tabulate_levels"],
                  "scale": ["plot_scale", "tabulate_scale"], "domains": ["tabulate_domains"], "cost": ["tabulate_cost"]}
 LOCAL_RULES = {"plot_condition_study", "plot_round_study", "tabulate_study", "write_paper_sections", "build_paper",
-               "resolve_model", "evaluate_policy", "build_sft_pairs", "aggregate_study", "detect_overlap", "all",
+               "resolve_model", "evaluate_policy", "build_sft_pairs", "aggregate_study", "all",
                *(r for rules in DERIVED_RULES.values() for r in rules)}
 
 

@@ -195,6 +195,13 @@ MATH_VERIFICATION_AND_AFTER = {  # toy_math: 3 first attempts, 6 retries, 8 eval
     "evaluate_policy": 10, "aggregate_study": 4, "plot_condition_study": 3, "plot_round_study": 1,
     "tabulate_study": 4, "sample_first_attempts": 1, **DERIVED, **REPORT_TAIL,
 }
+# pidistill/domains/math_benchmarks.py (the math500 loader's module) imports the math verifier (last_boxed,
+# for MATH training answers), so editing the verifier's code also prepares mini_math500 again, and so
+# reruns its base policy's first attempts and evaluation too
+MATH_VERIFIER_CODE_AND_AFTER = {
+    **MATH_VERIFICATION_AND_AFTER, "prepare_dataset": 1, "detect_overlap": 1, "sample_first_attempts": 2,
+    "sample_evaluation": 8,
+}
 MATH_EVALUATION_AND_AFTER = {  # the 8 toy_math evaluations and the 3 toy-math studies' reports
     "sample_evaluation": 8, "verify_samples": 8, "evaluate_policy": 8, "aggregate_study": 3,
     "plot_condition_study": 2, "plot_round_study": 1, "tabulate_study": 3, **DERIVED, **REPORT_TAIL,
@@ -234,7 +241,7 @@ EDITS = {
     "code judge (run by the sandbox by name)": (lambda w: append(w / "pidistill/verifiers/code_runner.py"),
                                                 CODE_VERIFICATION_AND_AFTER),
     "code wire format": (lambda w: append(w / "pidistill/verifiers/code_wire.py"), CODE_VERIFICATION_AND_AFTER),
-    "math verifier": (lambda w: append(w / "pidistill/verifiers/math_equiv.py"), MATH_VERIFICATION_AND_AFTER),
+    "math verifier": (lambda w: append(w / "pidistill/verifiers/math_equiv.py"), MATH_VERIFIER_CODE_AND_AFTER),
     "report tables": (lambda w: append(w / "pidistill/report/tables.py"), EVERY_TABLE),
     # inputs
     "local raw source file": (lambda w: append(w / "tests/data/humaneval_format.jsonl", "\n"), {"prepare_dataset": 1}),
@@ -269,10 +276,13 @@ def test_runs_from_another_working_directory(built, tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     cmd = [str(SNAKEMAKE), "-s", str(built / "Snakefile"), "--directory", str(elsewhere), "--cores", "1"]
-    config = ["--configfile", str(built / "tests/configs/e2e.yaml")]
+    # a raw data file is named relative to the working directory: elsewhere, give it absolutely
+    raw = tmp_path / "raw.yaml"
+    raw.write_text(f"datasets:\n  mini_math500:\n    source: {built / 'tests/data/math500_format.jsonl'}\n")
+    config = ["--configfile", str(built / "tests/configs/e2e.yaml"), str(raw)]
     dry = subprocess.run([*cmd, GOAL, "-n", *config], capture_output=True, text=True, env=offline_env())
     assert dry.returncode == 0, dry.stderr[-3000:]
-    assert job_counts(dry.stdout + dry.stderr)["prepare_dataset"] == 2
+    assert job_counts(dry.stdout + dry.stderr)["prepare_dataset"] == 3  # toy_math, toy_code, mini_math500
     run = subprocess.run([*cmd, "results/data/toy_code/train.jsonl", *config], capture_output=True, text=True,
                          env=offline_env())
     assert run.returncode == 0, run.stderr[-3000:]
@@ -290,11 +300,14 @@ def test_report_lists_every_figure_and_table_with_its_provenance(edited):
         html = next(zf.read(n).decode() for n in names if n.endswith("report.html"))
     files = [n.rsplit("/", 1)[-1] for n in names]  # the report stores each file by its name
     for expected in ("pi_content_gains.png", "pi_content_training.png", "code_retry_gains.png", "code_retry_training.png",
-                     "iterative_rounds.png", "pi_content.tex", "code_retry.tex", "iterative.tex",
-                     *(["pidistill.pdf"] if HAVE_LATEX else [])):
+                     "iterative_rounds.png", "pi_content.tex", "code_retry.tex", "iterative.tex", "scale_scale.png",
+                     "amortized.tex", "levels.tex", "scale.tex", "domains.tex", "table.tex", "cost.csv", "points.csv",
+                     "learning_rates.csv", *(["pidistill.pdf"] if HAVE_LATEX else [])):
         assert expected in files, expected
-    assert files.count("summary.csv") == files.count("runs.csv") == 3  # one each per study
-    for rule in ("plot_condition_study", "aggregate_study", "tabulate_study"):
+    # one runs.csv per run study (5); a summary.csv per run study and per derived amortized, levels, domains
+    assert files.count("runs.csv") == 5 and files.count("summary.csv") == 5 + 3
+    for rule in ("plot_condition_study", "aggregate_study", "tabulate_study", "tabulate_amortized", "plot_scale",
+                 "tabulate_cost"):
         assert rule in html
 
 
