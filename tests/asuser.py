@@ -180,3 +180,14 @@ def _serve() -> None:
 
 if __name__ == "__main__":
     _serve()
+
+
+def namespaces_unavailable() -> str | None:
+    """Why the sandbox's namespaces mode cannot start here (None where it can)."""
+    from pidistill.verifiers.sandbox import IsolationUnavailable, Pool
+
+    try:
+        Pool(1).close()
+    except IsolationUnavailable as exc:
+        return str(exc)
+    return None

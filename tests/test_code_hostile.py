@@ -22,12 +22,11 @@ import uuid
 from pathlib import Path
 
 import pytest
-from asuser import OrdinaryUser, unavailable_reason
+from asuser import OrdinaryUser, namespaces_unavailable, unavailable_reason
 
 from pidistill.problems import Problem
 from pidistill.verifiers import Verdict, VerifierSettings
 from pidistill.verifiers.code import verify_batch
-from pidistill.verifiers.sandbox import IsolationUnavailable, Pool
 from pidistill.verifiers.sandbox.candidate import SANDBOX_UID_BASE
 
 P = Problem(id="h", domain="code", prompt="", entry_point="f",
@@ -37,15 +36,7 @@ HE = Problem(id="he", domain="code", prompt="", entry_point="f", code_prefix="de
 GOOD = "def f(x):\n    return 2 * x + 1\n"
 
 
-def _namespaces_unavailable() -> str | None:
-    try:
-        Pool(1).close()
-    except IsolationUnavailable as exc:
-        return str(exc)
-    return None
-
-
-pytestmark = pytest.mark.skipif(_namespaces_unavailable() is not None, reason="namespace isolation unavailable here")
+pytestmark = pytest.mark.skipif(namespaces_unavailable() is not None, reason="namespace isolation unavailable here")
 
 
 class Invoker:

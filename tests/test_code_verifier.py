@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from asuser import namespaces_unavailable
 
 from pidistill.domains import toy_code
 from pidistill.problems import Problem, write_problems
@@ -136,17 +137,7 @@ def test_verify_samples_and_cli(tmp_path):
     assert [d["passed"] for d in direct] == [True, False]
 
 
-def _namespaces_unavailable() -> str | None:
-    from pidistill.verifiers.sandbox import IsolationUnavailable, Pool
-
-    try:
-        Pool(1).close()
-    except IsolationUnavailable as exc:
-        return str(exc)
-    return None
-
-
-@pytest.mark.skipif(_namespaces_unavailable() is not None, reason="no namespaces on this machine")
+@pytest.mark.skipif(namespaces_unavailable() is not None, reason="no namespaces on this machine")
 def test_default_isolation_is_namespaces():
     """The default (``auto``) is full isolation, wherever the checkout or venv lives (a checkout
     under /tmp once made the root builder fail and fall back to rlimits)."""
@@ -178,7 +169,7 @@ print(json.dumps(out))
 """
 
 
-@pytest.mark.skipif(_namespaces_unavailable() is not None, reason="no namespaces on this machine")
+@pytest.mark.skipif(namespaces_unavailable() is not None, reason="no namespaces on this machine")
 def test_without_namespaces_the_verifier_stops_unless_rlimits_is_asked_for(repo):
     """A machine without user namespaces (here: a user namespace whose limit of nested ones is
     0) gets a clear error, not the weaker isolation, unless the config asks for rlimits."""
