@@ -58,11 +58,13 @@ GENERATION_ENV = "../envs/vllm.yaml" if BACKEND == "vllm" else "../envs/torch.ya
 GENERATION_VENV = "vllm" if BACKEND == "vllm" else "main"
 
 
+IN_CHECKOUT = Path.cwd().resolve() == Path(workflow.basedir).resolve()  # the working directory is set by now
+
+
 def checkout_path(rel):
     """A file of this checkout, as a path that works from the working directory: relative when
     Snakemake runs in the checkout, absolute under `snakemake -s <checkout>/Snakefile -d <elsewhere>`."""
-    path = Path(workflow.basedir) / rel
-    return rel if Path.cwd().resolve() == Path(workflow.basedir).resolve() else str(path)
+    return rel if IN_CHECKOUT else str(Path(workflow.basedir) / rel)
 
 
 def code(script, *modules):

@@ -9,6 +9,11 @@ from __future__ import annotations
 from pidistill.report.fmt import latex_escape as esc
 
 
+def _quoter(name: str):
+    """``r(key)``: the LaTeX that quotes the study's generated number ``name/key``."""
+    return lambda key: f"\\result{{{name}/{key}}}"
+
+
 def _figure(path: str, label: str, caption: str) -> str:
     return (
         "\\begin{figure}[!ht]\n\\centering\n"
@@ -18,7 +23,7 @@ def _figure(path: str, label: str, caption: str) -> str:
 
 
 def _conditions(name: str, study: dict, figures: list[str]) -> str:
-    r = lambda key: f"\\result{{{name}/{key}}}"  # noqa: E731
+    r = _quoter(name)
     seeds = len(study["seeds"])
     text = (
         f"Each condition runs one round of first attempts, retries of the failures, filtering to correct retries, "
@@ -38,7 +43,7 @@ def _conditions(name: str, study: dict, figures: list[str]) -> str:
 
 
 def _rounds(name: str, study: dict, figures: list[str]) -> str:
-    r = lambda key: f"\\result{{{name}/{key}}}"  # noqa: E731
+    r = _quoter(name)
     text = (
         f"Round $r+1$ retries the failures of round $r$'s policy with the \\texttt{{{esc(study['method'])}}} method "
         f"and continues training its adapter, for {study['rounds']} rounds on \\texttt{{{esc(study['dataset'])}}}. "
@@ -93,7 +98,7 @@ def _source_title(studies: dict, name: str) -> str:
 
 
 def _amortized(name: str, study: dict, studies: dict) -> str:
-    r = lambda key: f"\\result{{{name}/{key}}}"  # noqa: E731
+    r = _quoter(name)
     return (
         f"The base policy and the policy after round~{r('round')} of {_source_title(studies, study['from'])} "
         f"(Section~\\ref{{sec:{study['from']}}}), each with {r('N')} samples per test problem. The base policy's "
@@ -105,7 +110,7 @@ def _amortized(name: str, study: dict, studies: dict) -> str:
 
 
 def _levels(name: str, study: dict, studies: dict) -> str:
-    r = lambda key: f"\\result{{{name}/{key}}}"  # noqa: E731
+    r = _quoter(name)
     return (
         f"The evaluations of {_source_title(studies, study['from'])} (Section~\\ref{{sec:{study['from']}}}) split by "
         f"the difficulty level each test problem carries (levels {r('levels')}; no new generation). Averaged over "
@@ -115,7 +120,7 @@ def _levels(name: str, study: dict, studies: dict) -> str:
 
 
 def _scale(name: str, study: dict, studies: dict, figures: list[str]) -> str:
-    r = lambda key: f"\\result{{{name}/{key}}}"  # noqa: E731
+    r = _quoter(name)
     text = (
         f"Every (model, dataset, condition) of the conditions studies is one point: its baseline pass@1 against its "
         f"gain ({r('n_points')} points; a run that several studies share counts once). The source documents' sweet spot "
@@ -131,7 +136,7 @@ def _scale(name: str, study: dict, studies: dict, figures: list[str]) -> str:
 
 
 def _domains(name: str, study: dict, studies: dict) -> str:
-    r = lambda key: f"\\result{{{name}/{key}}}"  # noqa: E731
+    r = _quoter(name)
     sources = study["from"] if isinstance(study["from"], list) else [study["from"]]
     listed = ", ".join(f"{_source_title(studies, s)} (Section~\\ref{{sec:{s}}})" for s in sources)
     return (f"The gain of one round per domain, from {listed}. {r('overlap_statement')}\n\n"
