@@ -1,10 +1,22 @@
-"""Filter correct retries, build SFT pairs, and train a LoRA adapter on them with TRL.
+"""Filter correct retries, build SFT pairs, and train one round on them with TRL's ``SFTTrainer``.
 
 An SFT pair is (the original problem, WITHOUT the PI or the failed attempt) -> (the correct retry).
 Training uses TRL's ``SFTTrainer`` on prompt-completion conversational data (loss on the completion
-only) with a PEFT LoRA adapter. Round 1 creates the adapter; round r+1 continues training round r's
-adapter, so every policy is the base model plus one adapter (which vLLM can serve without merging). A round whose filtered set is smaller than ``min_pairs`` trains nothing:
-its adapter directory records why, and its policy is the parent's.
+only). The method's ``train.trainer`` chooses what a round trains (its output is always the rule's
+``.../adapter`` directory, with ``training.json``):
+
+* ``lora`` (the default): a PEFT LoRA adapter. Round 1 creates the adapter; round r+1 continues
+  training round r's adapter, so every policy is one base plus one adapter (which vLLM can serve
+  without merging).
+* ``full``: the whole model, no PEFT; the directory holds ``save_pretrained`` of model and
+  tokenizer (``config.json``, ``model.safetensors``, tokenizer files), i.e. a model directory that
+  loads like a hub model. The parent policy is its starting point (a parent LoRA adapter is merged
+  in first), so full rounds after a full round continue fine-tuning the parent's model.
+
+Rounds of either kind stack (``pidistill.generation.resolve_policy``): a full fine-tune becomes the
+base of the rounds after it, and a LoRA round after a full one trains a fresh adapter on that
+model (LoRA rounds after that continue this adapter). A round whose filtered set is smaller than
+``min_pairs`` trains nothing: its directory records why, and its policy is the parent's.
 """
 
 from __future__ import annotations
@@ -63,10 +75,15 @@ def retry_statistics(first_verdicts: Sequence[dict], retry_verdicts: Sequence[di
     }
 
 
+TRAINERS = ("lora", "full")  # what train_adapter trains (GRPO: pidistill.grpo)
+
+
 @dataclass
 class TrainSettings:
-    """LoRA SFT hyperparameters (a method's ``train`` section)."""
+    """SFT hyperparameters (a method's ``train`` section); ``trainer`` is ``lora`` or ``full`` (the
+    lora_* and target_modules fields apply to LoRA rounds only)."""
 
+    trainer: str = "lora"
     steps: int = 60
     learning_rate: float = 2e-5
     batch_size: int = 8
@@ -82,17 +99,110 @@ class TrainSettings:
     gradient_checkpointing: bool = False
     extra: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if self.trainer not in TRAINERS:
+            raise ValueError(f"train.trainer {self.trainer!r}: pidistill.sft trains {' or '.join(TRAINERS)} "
+                             "(grpo is pidistill.grpo)")
+
     @classmethod
     def from_config(cls, cfg: dict) -> "TrainSettings":
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in cfg.items() if k in known})
 
 
+def setup_torch(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    torch.set_flush_denormal(True)  # denormals make CPU training crawl
+
+
+def load_parent(model: str, parent_adapters: Sequence[str], revision: str | None, bf16: bool, merge: bool):
+    """The parent policy's weights, ready to train: (model, tokenizer, resolved policy).
+
+    With ``merge`` the model is the whole parent policy as one plain model (its LoRA adapter, if
+    any, merged in: what a full fine-tune starts from); without, it is the parent's base (the model
+    or its newest full fine-tune) and ``resolved.adapter`` is the adapter to continue.
+    """
+    from pidistill.generation import PolicySpec, resolve_policy
+    from pidistill.generation.hf import load_policy
+
+    resolved = resolve_policy(model, parent_adapters, revision)
+    dtype = "bfloat16" if bf16 else "float32"
+    if merge:
+        spec = PolicySpec(model, list(parent_adapters), revision=revision, dtype=dtype)
+    else:
+        spec = PolicySpec(resolved.model, [], revision=resolved.revision, dtype=dtype)
+    net, tokenizer = load_policy(spec, merge=True)
+    if merge:
+        net.requires_grad_(True)  # PEFT froze the base while the parent's adapter was attached
+    net.train()
+    return net, tokenizer, resolved
+
+
+def lora_model(base, parent_adapter: str | None, lora_r: int, lora_alpha: int, lora_dropout: float,
+               target_modules, seed: int):
+    """``base`` with a trainable LoRA adapter: the parent's (continued: its rank and targets), or a
+    new one drawn from ``seed``."""
+    from peft import LoraConfig, PeftModel, get_peft_model
+    from transformers import set_seed
+
+    set_seed(seed)  # LoRA's A matrices are drawn when the adapter is created, before the trainer seeds
+    if parent_adapter is not None:
+        return PeftModel.from_pretrained(base, parent_adapter, is_trainable=True)
+    lora = LoraConfig(r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout, target_modules=target_modules,
+                      task_type="CAUSAL_LM")
+    return get_peft_model(base, lora)
+
+
+def save_adapter(peft_model, out_dir: Path) -> None:
+    """The trained adapter only (not a reference copy a trainer may have added), its config sorted."""
+    peft_model.save_pretrained(out_dir, selected_adapters=["default"])
+    _sort_target_modules(out_dir / "adapter_config.json")
+
+
+def save_full_model(model, tokenizer, out_dir: Path) -> None:
+    """A full fine-tune as a model directory that loads like a hub model (weights, config,
+    generation config and tokenizer). Every file is a function of the weights and settings (no
+    timestamps, no paths), so a rebuild writes the same bytes."""
+    model.config.use_cache = True  # training may switch the KV cache off; generation wants it
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    # transformers records how this process loaded the tokenizer (is_local, local_files_only): not
+    # the tokenizer's, and a hub base and a local copy of it would differ there
+    config_path = out_dir / "tokenizer_config.json"
+    cfg = read_json(config_path)
+    if any(k in cfg for k in _LOAD_KEYS):
+        write_json(config_path, {k: v for k, v in cfg.items() if k not in _LOAD_KEYS})
+
+
+_LOAD_KEYS = ("is_local", "local_files_only")
+
+
+def finish(trainer, out_dir: Path, summary: dict, history_keys: Sequence[str] = ("loss",)) -> dict:
+    """Record the history, drop the trainer's scratch directory, write training.json, fix modes."""
+    import shutil
+
+    summary["trained"] = True
+    summary["reason"] = "ok"
+    key = history_keys[0]
+    summary[f"{key}_history"] = [
+        {"step": h["step"], **{k: round(float(h[k]), 6) for k in history_keys if h.get(k) is not None}}
+        for h in trainer.state.log_history if key in h
+    ]
+    # the model (or adapter) and this summary are the outputs, not the trainer's scratch
+    shutil.rmtree(out_dir / "_trainer", ignore_errors=True)
+    write_json(out_dir / "training.json", summary)
+    honour_umask(out_dir)
+    return summary
+
+
 def train_adapter(
     pairs: Sequence[dict], model: str, parent_adapters: Sequence[str], settings: TrainSettings, seed: int,
     out_dir: str | Path, threads: int = 1, revision: str | None = None,
 ) -> dict:
-    """Train one round's LoRA adapter into ``out_dir``; returns the training summary."""
+    """Train one round (a LoRA adapter, or the full model: ``settings.trainer``) into ``out_dir``;
+    returns the training summary."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = {"n_pairs": len(pairs), "settings": asdict(settings), "seed": seed, "base_model": str(model),
@@ -104,29 +214,23 @@ def train_adapter(
 
     import torch
     from datasets import Dataset
-    from peft import LoraConfig, PeftModel, get_peft_model
     from transformers import set_seed
     from trl import SFTConfig, SFTTrainer
 
-    from pidistill.generation import PolicySpec, effective_adapter
-    from pidistill.generation.hf import load_policy
-
-    torch.set_num_threads(threads)
-    torch.set_flush_denormal(True)  # denormals make CPU training crawl
+    setup_torch(threads)
     cuda = torch.cuda.is_available()
-    base, tokenizer = load_policy(PolicySpec(model, [], revision=revision,
-                                             dtype="bfloat16" if settings.bf16 else "float32"))
-    base.train()
-    set_seed(seed)  # LoRA's A matrices are drawn when the adapter is created, before the trainer seeds
-    parent = effective_adapter(parent_adapters)
-    if parent is not None:
-        # round r+1 starts from round r's policy: continue training its adapter (its rank and targets)
-        peft_model = PeftModel.from_pretrained(base, parent, is_trainable=True)
+    full = settings.trainer == "full"
+    base, tokenizer, resolved = load_parent(model, parent_adapters, revision, settings.bf16, merge=full)
+    if full:
+        set_seed(seed)
+        net = base
+        # the round directory whose weights this round starts from (None: the base model)
+        summary["continued_from"] = resolved.adapter or (resolved.model if resolved.model != str(model) else None)
     else:
-        lora = LoraConfig(r=settings.lora_r, lora_alpha=settings.lora_alpha, lora_dropout=settings.lora_dropout,
-                          target_modules=settings.target_modules, task_type="CAUSAL_LM")
-        peft_model = get_peft_model(base, lora)
-    summary["continued_from"] = parent
+        net = lora_model(base, resolved.adapter, settings.lora_r, settings.lora_alpha, settings.lora_dropout,
+                         settings.target_modules, seed)
+        summary["continued_from"] = resolved.adapter
+    summary["parent_weights"] = {"model": resolved.model, "adapter": resolved.adapter}
     args = SFTConfig(
         output_dir=str(out_dir / "_trainer"),
         max_steps=settings.steps,
@@ -148,22 +252,13 @@ def train_adapter(
         disable_tqdm=False,
     )
     data = Dataset.from_list([{"prompt": p["prompt"], "completion": p["completion"]} for p in pairs])
-    trainer = SFTTrainer(model=peft_model, args=args, train_dataset=data, processing_class=tokenizer)
+    trainer = SFTTrainer(model=net, args=args, train_dataset=data, processing_class=tokenizer)
     trainer.train()
-    peft_model.save_pretrained(out_dir)
-    _sort_target_modules(out_dir / "adapter_config.json")
-    summary["trained"] = True
-    summary["reason"] = "ok"
-    summary["loss_history"] = [
-        {"step": h["step"], "loss": round(float(h["loss"]), 6)} for h in trainer.state.log_history if "loss" in h
-    ]
-    # Drop the trainer's scratch directory: the adapter and this summary are the outputs.
-    import shutil
-
-    shutil.rmtree(out_dir / "_trainer", ignore_errors=True)
-    write_json(out_dir / "training.json", summary)
-    honour_umask(out_dir)
-    return summary
+    if full:
+        save_full_model(net, tokenizer, out_dir)
+    else:
+        save_adapter(net, out_dir)
+    return finish(trainer, out_dir, summary)
 
 
 def _sort_target_modules(config_path: Path) -> None:

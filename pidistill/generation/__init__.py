@@ -29,28 +29,74 @@ class GenerationRequest:
     seed: int
 
 
+ADAPTER_CONFIG = "adapter_config.json"  # a round that trained a LoRA adapter (PEFT's save_pretrained)
+MODEL_CONFIG = "config.json"  # a round that fine-tuned the whole model (save_pretrained of model + tokenizer)
+
+
+def round_kind(path) -> str | None:
+    """What a round's output directory holds: ``"lora"`` (an adapter), ``"full"`` (a whole model,
+    tokenizer included) or None (the round trained nothing; its ``training.json`` says why)."""
+    from pathlib import Path
+
+    if (Path(path) / ADAPTER_CONFIG).is_file():
+        return "lora"
+    if (Path(path) / MODEL_CONFIG).is_file():
+        return "full"
+    return None
+
+
+@dataclass(frozen=True)
+class ResolvedPolicy:
+    """Where a policy's weights are: ``model`` (the base, or the newest full fine-tune, whose
+    directory also holds the tokenizer) with ``revision`` (None for a round's directory), and the
+    LoRA ``adapter`` applied on top of it (None for none)."""
+
+    model: str
+    revision: str | None
+    adapter: str | None
+
+
+def resolve_policy(model: str, adapters, revision: str | None = None) -> ResolvedPolicy:
+    """Follow a policy's rounds, oldest first: each round's policy is its parent's changed by that
+    round's training. A full fine-tune replaces the weights (a LoRA adapter in force before it is
+    merged into its weights), so it becomes the base and no adapter is in force; a LoRA round puts
+    its adapter in force on the current base (a LoRA round after another continues that adapter,
+    so the newest carries them all); a round that trained nothing changes nothing.
+    """
+    base, rev, adapter = str(model), revision, None
+    for path in adapters:
+        kind = round_kind(path)
+        if kind == "full":
+            base, rev, adapter = str(path), None, None
+        elif kind == "lora":
+            adapter = str(path)
+    return ResolvedPolicy(base, rev, adapter)
+
+
 def effective_adapter(adapters) -> str | None:
-    """The adapter that holds a policy: its newest round that trained something.
+    """The LoRA adapter in force for a policy: its newest round that trained an adapter, unless a
+    full fine-tune came after it (see ``resolve_policy``; that fine-tune then holds the weights).
 
     Round r+1 continues training round r's adapter, so one adapter carries all earlier rounds; a
     round that trained nothing (too few pairs) has no weights and leaves its parent's in force.
     """
-    from pathlib import Path
-
-    trained = [a for a in adapters if (Path(a) / "adapter_config.json").exists()]
-    return trained[-1] if trained else None
+    return resolve_policy("", adapters).adapter
 
 
 @dataclass
 class PolicySpec:
-    """What generates: a base model (local dir or hub id) and the adapter directories of its rounds,
-    oldest first (the newest trained one holds the policy, see ``effective_adapter``)."""
+    """What generates: a base model (local dir or hub id) and the output directories of its rounds,
+    oldest first: LoRA adapters, full fine-tunes, or untrained rounds (``resolve`` says which
+    weights hold the policy)."""
 
     model: str
     adapters: list[str] = field(default_factory=list)
     revision: str | None = None
     chat_template_kwargs: dict = field(default_factory=dict)
     dtype: str = "auto"
+
+    def resolve(self) -> ResolvedPolicy:
+        return resolve_policy(self.model, self.adapters, self.revision)
 
 
 class GenerationBackend(Protocol):

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from pidistill.generation import GenerationRequest, PolicySpec, SamplingSettings, effective_adapter
+from pidistill.generation import GenerationRequest, PolicySpec, SamplingSettings
 from pidistill.seeding import derive_seed
 
 
 def load_policy(policy: PolicySpec, device: str | None = None, merge: bool = True):
-    """The base model with the policy's adapter (merged for speed unless ``merge`` is False);
-    returns (model, tokenizer)."""
+    """The policy's model and tokenizer: its base model, or the directory of its newest full
+    fine-tune (which holds model and tokenizer), with the LoRA adapter in force on top, merged for
+    speed unless ``merge`` is False (see ``PolicySpec.resolve``); returns (model, tokenizer)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -26,14 +27,14 @@ def load_policy(policy: PolicySpec, device: str | None = None, merge: bool = Tru
         dtype = torch.bfloat16 if device == "cuda" else torch.float32
     elif isinstance(dtype, str):
         dtype = getattr(torch, dtype)
-    kwargs = {"revision": policy.revision} if policy.revision else {}
-    tokenizer = AutoTokenizer.from_pretrained(policy.model, **kwargs)
-    model = AutoModelForCausalLM.from_pretrained(policy.model, dtype=dtype, **kwargs)
-    adapter = effective_adapter(policy.adapters)
-    if adapter is not None:
+    resolved = policy.resolve()
+    kwargs = {"revision": resolved.revision} if resolved.revision else {}
+    tokenizer = AutoTokenizer.from_pretrained(resolved.model, **kwargs)
+    model = AutoModelForCausalLM.from_pretrained(resolved.model, dtype=dtype, **kwargs)
+    if resolved.adapter is not None:
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, adapter)
+        model = PeftModel.from_pretrained(model, resolved.adapter)
         if merge:
             model = model.merge_and_unload()
     model.to(device)

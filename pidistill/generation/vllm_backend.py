@@ -1,5 +1,8 @@
 """The vLLM generation backend (cluster GPUs): batched chat generation, per-request seeds,
 prefix caching, and the policy's LoRA adapter served by vLLM's LoRA support without merging.
+A policy whose weights are a full fine-tune (``PolicySpec.resolve``) is served from that round's
+directory as the model (its tokenizer is saved there too), with the LoRA adapter of a later round,
+if any, on top.
 
 vLLM is imported only here, and only when the backend is built: the demo never needs it.
 Each request becomes one vLLM request with ``SamplingParams(n=1, seed=<request seed>)``, so a
@@ -14,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from pidistill.generation import GenerationRequest, PolicySpec, SamplingSettings, effective_adapter
+from pidistill.generation import GenerationRequest, PolicySpec, SamplingSettings
 
 
 @dataclass(frozen=True)
@@ -26,8 +29,9 @@ class LoRASpec:
 
 
 def lora_spec(policy: PolicySpec) -> LoRASpec | None:
-    """The adapter vLLM should apply for ``policy`` (None for a base policy or untrained rounds)."""
-    adapter = effective_adapter(policy.adapters)
+    """The adapter vLLM should apply for ``policy`` (None for a base policy, untrained rounds, or a
+    full fine-tune with no LoRA round after it)."""
+    adapter = policy.resolve().adapter
     if adapter is None:
         return None
     config = json.loads((Path(adapter) / "adapter_config.json").read_text())
@@ -48,10 +52,14 @@ def sampling_kwargs(request: GenerationRequest, sampling: SamplingSettings) -> d
 
 
 def engine_kwargs(policy: PolicySpec, lora: LoRASpec | None, **options) -> dict:
-    """Keyword arguments of ``vllm.LLM`` for the policy."""
+    """Keyword arguments of ``vllm.LLM`` for the policy: the base model, or the directory of its
+    newest full fine-tune (no revision: it is a local directory)."""
+    resolved = policy.resolve()
+    # a round's directory, absolute: vLLM must not take a relative results path for a hub id
+    model = resolved.model if resolved.model == policy.model else str(Path(resolved.model).absolute())
     kwargs = {
-        "model": policy.model,
-        "revision": policy.revision,
+        "model": model,
+        "revision": resolved.revision,
         "dtype": "bfloat16" if policy.dtype == "auto" else policy.dtype,
         "enable_prefix_caching": True,  # first attempts, retries and n samples share long prefixes
         "seed": 0,
