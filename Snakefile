@@ -27,7 +27,9 @@ wildcard_constraints:
     round="[0-9]+",
     method="[a-z0-9_]+",
     split="train|test",
-    kind="first_attempts|retries|eval_samples",
+    kind="first_attempts|eval_samples|sources/[a-z0-9_.-]+/samples",
+    source="[a-z0-9_.-]+",
+    hint="[a-z0-9_-]+",
     study="[a-z0-9_]+",
 
 
@@ -59,6 +61,8 @@ localrules:
     tabulate_scale,
     tabulate_domains,
     tabulate_cost,
+    tabulate_methods,
+    plot_gain_curve,
     write_paper_sections,
     build_paper,
     resolve_model,

@@ -137,15 +137,17 @@ def cmd_pairs(args: argparse.Namespace) -> int:
     from pidistill.io import write_json, write_jsonl
     from pidistill.problems import index_problems, read_problems
     from pidistill.records import RETRY_SOURCE, read_verdicts
-    from pidistill.sft import build_pairs, filter_correct, retry_statistics
+    from pidistill.methods import candidate_statistics, filter_candidates
+    from pidistill.sft import build_pairs
 
     problems = read_problems(args.problems)
     index = index_problems(problems)
     first = read_verdicts(args.first_verdicts, index, args.problems)
     retries = read_verdicts(args.retry_verdicts, index, args.problems, fields=RETRY_SOURCE)
-    pairs = build_pairs(problems, filter_correct(retries, args.threshold))
+    kept = filter_candidates(retries, first, threshold=args.threshold)
+    pairs = build_pairs(problems, kept)
     write_jsonl(args.out, pairs)
-    stats = retry_statistics(first, retries, pairs)
+    stats = candidate_statistics(first, retries, kept, pairs, {"kind": "retry"})
     if args.stats:
         write_json(args.stats, stats)
     print(f"{stats['n_pairs']} pairs; retry success on failed problems {stats['retry_success_rate']:.3f}", file=sys.stderr)

@@ -67,6 +67,10 @@ def _check_references(config: dict) -> None:
             raise ConfigError(f"config key models.{name}.pretrain: required when source is 'pretrain'")
         if model["source"] != "pretrain" and "id" not in model:
             raise ConfigError(f"config key models.{name}.id: required when source is {model['source']!r}")
+        init = model.get("pretrain", {}).get("init_from")
+        if init is not None and (init not in config["models"] or config["models"][init]["source"] != "pretrain"
+                                 or init == name):
+            raise ConfigError(f"config key models.{name}.pretrain.init_from: {init!r} is not another pretrained model")
         for ds in model.get("pretrain", {}).get("datasets", []):
             if ds not in config["datasets"]:
                 raise ConfigError(f"config key models.{name}.pretrain.datasets: unknown dataset {ds!r}")
@@ -89,11 +93,33 @@ def _check_references(config: dict) -> None:
         for m in methods:
             if m not in config["methods"]:
                 raise ConfigError(f"config key {where}: unknown method {m!r}")
-            if config["methods"][m]["pi"] in ("tests", "other_tests") and domain != "code":
-                raise ConfigError(f"config key methods.{m}.pi: {config['methods'][m]['pi']!r} needs a code dataset, "
-                                  f"but study {sname!r} uses {study['dataset']!r} ({domain})")
+            _check_method(config, m, sname, study, domain)
     for sname, study in derived_studies(config).items():
         _check_derived(config, sname, study, runs)
+
+
+def _check_method(config: dict, name: str, sname: str, study: dict, domain: str) -> None:
+    """A method's pieces fit together and fit the study's dataset (see pidistill/methods.py)."""
+    from pidistill.methods import method_source, method_trainer
+
+    where = f"config key methods.{name}"
+    method = config["methods"][name]
+    try:
+        src = method_source(method_settings(config, name))
+    except ValueError as e:
+        raise ConfigError(f"{where}.source: {e}") from None
+    pi = src.get("pi")
+    if pi in ("tests", "other_tests") and domain != "code":
+        raise ConfigError(f"{where}.pi: {pi!r} needs a code dataset, but study {sname!r} uses {study['dataset']!r} ({domain})")
+    if src["kind"] != "retry" and any(k in method for k in ("pi", "k", "retry_text", "pi_template", "gibberish")):
+        raise ConfigError(f"{where}: pi, k and the retry wording belong to retry sources; the source is {src['kind']!r}")
+    for key in ("model", "hint_model"):
+        if key in src and src[key] not in config["models"]:
+            raise ConfigError(f"{where}.source.{key}: unknown model {src[key]!r}")
+    trainer = method_trainer(method_settings(config, name))
+    if trainer == "grpo" and src["kind"] != "first_attempts":
+        raise ConfigError(f"{where}.source: trainer 'grpo' samples its own candidates; give it source kind "
+                          f"'first_attempts' (its prompts are the problems with a failed first attempt)")
 
 
 def _check_derived(config: dict, name: str, study: dict, runs: dict) -> None:
@@ -233,20 +259,46 @@ def method_settings(config: dict, method: str) -> dict:
     train = copy.deepcopy(config.get("train_defaults", {}))
     train.update(m.get("train", {}))
     m["train"] = train
-    m.setdefault("k", 1)
+    if "source" not in m:
+        m.setdefault("pi", "none")
+        m.setdefault("k", 1)
     return m
 
 
-def retry_settings(config: dict, method: str, dataset: str | None = None) -> dict:
-    """Only what the retry sampling of a method depends on (not its training hyperparameters or
-    label), so changing a learning rate does not resample retries. With ``dataset``, the retry
-    text falls back to the dataset's (the method's own wins)."""
-    m = method_settings(config, method)
-    keys = ("pi", "k", "retry_text", "pi_template") + (("gibberish",) if m["pi"] == "gibberish" else ())
-    out = {k: m[k] for k in keys if k in m}
-    if dataset is not None and "retry_text" not in out and "retry_text" in config["datasets"][dataset]:
+def source_settings(config: dict, method: str, dataset: str | None = None) -> dict:
+    """Only what a method's source generation depends on (``pidistill.methods.method_source``: not
+    its filter, training hyperparameters or label), so changing a learning rate or a filter does not
+    resample anything. With ``dataset``, a retry's text falls back to the dataset's (the method's own
+    wins)."""
+    from pidistill.methods import method_source
+
+    out = method_source(method_settings(config, method))
+    if (dataset is not None and out["kind"] == "retry" and "retry_text" not in out
+            and "retry_text" in config["datasets"][dataset]):
         out["retry_text"] = config["datasets"][dataset]["retry_text"]
     return out
+
+
+def retry_settings(config: dict, method: str, dataset: str | None = None) -> dict:
+    """The retry source of a method (see ``source_settings``)."""
+    out = source_settings(config, method, dataset)
+    if out["kind"] != "retry":
+        raise ValueError(f"method {method!r} does not retry (its source is {out['kind']!r})")
+    return out
+
+
+def method_sources(config: dict) -> dict[str, str]:
+    """Source id -> one method that has that source (the job's spec is read from it), for every
+    enabled study's methods. Methods with the same source share its job."""
+    from pidistill.methods import method_source, source_id
+
+    out: dict[str, str] = {}
+    for study in run_studies(config).values():
+        for m in sorted(study.get("methods") or [study["method"]]):
+            sid = source_id(method_source(method_settings(config, m)))
+            if sid is not None:
+                out.setdefault(sid, m)
+    return dict(sorted(out.items()))
 
 
 def retry_sampling(config: dict, dataset: str) -> dict:
@@ -254,6 +306,15 @@ def retry_sampling(config: dict, dataset: str) -> dict:
     (``n`` is not one: a retry's count is the method's ``k``)."""
     spec = config["datasets"][dataset]
     merged = {**spec["first_attempts"], **spec.get("retries", {})}
+    merged.pop("n", None)
+    merged.pop("k", None)
+    return merged
+
+
+def attempt_sampling(config: dict, dataset: str) -> dict:
+    """Sampling settings of more first-attempt samples (sources samples and resample): the first
+    attempts' without their ``n`` (the source says how many)."""
+    merged = dict(config["datasets"][dataset]["first_attempts"])
     merged.pop("n", None)
     merged.pop("k", None)
     return merged

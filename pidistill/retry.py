@@ -9,17 +9,26 @@ for code), optionally followed by PI rendered through the condition's template:
 - ``gibberish``: a fixed meaningless string ("XYZZY").
 - ``wrong``: another problem's gold, by a seeded derangement of the split (no problem keeps its own).
 - ``tests``: the problem's own test suite (code).
-- ``other_tests``: another problem's test suite, by the same kind of derangement (code).
+- ``other_tests``: another problem's test suite, by the same kind of assignment (code).
+- ``first_step``: the first step of the problem's reference solution (``first_step``); a problem
+  whose solution has a single step gets no PI (that step would be the answer).
+- ``hint``: a hint another model wrote for the problem without seeing the gold (the hints file of
+  the ``sample_hints`` rule); a problem without a hint gets no PI.
+
+The donors of ``wrong`` and ``other_tests`` come from ``pidistill.pi_assignment`` (an assignment
+in which no problem gets a PI the verifier judges equivalent to its own); without donors the
+seeded derangement of the split is used, which can collide.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from pidistill.problems import Problem
 from pidistill.seeding import derangement, derive_seed
 
-PI_CONDITIONS = ("none", "gold", "gibberish", "wrong", "tests", "other_tests")
+PI_CONDITIONS = ("none", "gold", "gibberish", "wrong", "tests", "other_tests", "first_step", "hint")
 CODE_ONLY = ("tests", "other_tests")
 
 DEFAULT_RETRY_TEXT = {
@@ -32,6 +41,8 @@ DEFAULT_TEMPLATES = {
     "wrong": "The correct answer is: {pi}",
     "tests": "The tests are:\n{pi}",
     "other_tests": "The tests are:\n{pi}",
+    "first_step": "The first step is: {pi}",
+    "hint": "A hint: {pi}",
 }
 
 
@@ -70,8 +81,32 @@ def _tests(problem: Problem) -> str:
     return "\n".join(problem.tests) if problem.tests else (problem.test_program or "")
 
 
-def privileged_info(spec: RetrySpec, problems: list[Problem], seed: int) -> dict[str, str | None]:
-    """The PI text for every problem of the split (None for ``none``)."""
+_STEP_END = re.compile(r"(?<=[.!?])\s+|\n+")
+_BOXED_ONLY = re.compile(r"^\$*\\(boxed|fbox)\{.*\}\$*\.?$", re.S)
+
+
+def solution_steps(solution: str | None) -> list[str]:
+    """The steps of a reference solution: its sentences and lines, without one that only states the
+    boxed final answer."""
+    steps = [s.strip() for s in _STEP_END.split(solution or "") if s and s.strip()]
+    return [s for s in steps if not _BOXED_ONLY.match(s)]
+
+
+def first_step(problem: Problem) -> str | None:
+    """The first step of the reference solution, when it has more than one and the first does not
+    already state the boxed final answer (else None: that step would be the answer)."""
+    steps = solution_steps(problem.solution)
+    if len(steps) < 2 or "\\boxed" in steps[0] or "\\fbox" in steps[0]:
+        return None
+    return steps[0]
+
+
+def privileged_info(spec: RetrySpec, problems: list[Problem], seed: int, donors: dict[str, str] | None = None,
+                    hints: dict[str, str] | None = None) -> dict[str, str | None]:
+    """The PI text for every problem of the split (None: the retry message carries none).
+
+    ``donors`` (recipient id -> donor id) give the ``wrong`` and ``other_tests`` PI; ``hints``
+    (problem id -> text) the ``hint`` PI."""
     if spec.pi == "none":
         return {p.id: None for p in problems}
     for p in problems:
@@ -84,9 +119,22 @@ def privileged_info(spec: RetrySpec, problems: list[Problem], seed: int) -> dict
         return {p.id: spec.gibberish for p in ordered}
     if spec.pi == "tests":
         return {p.id: _tests(p) for p in ordered}
-    donors = derangement(ordered, derive_seed("pi-derangement", spec.pi, seed))
+    if spec.pi == "first_step":
+        return {p.id: first_step(p) for p in ordered}
+    if spec.pi == "hint":
+        if hints is None:
+            raise ValueError("PI condition 'hint' needs the hints another model wrote")
+        return {p.id: (hints.get(p.id) or None) for p in ordered}
     render = _gold if spec.pi == "wrong" else _tests
-    return {p.id: render(d) for p, d in zip(ordered, donors)}
+    if donors is not None:
+        by_id = {p.id: p for p in ordered}
+        missing = [p.id for p in ordered if donors.get(p.id) not in by_id]
+        if missing:
+            raise ValueError(f"the PI assignment has no donor among these problems for {missing[0]!r} "
+                             f"({len(missing)} of {len(ordered)}): was it made for another split?")
+        return {p.id: render(by_id[donors[p.id]]) for p in ordered}
+    donor_list = derangement(ordered, derive_seed("pi-derangement", spec.pi, seed))
+    return {p.id: render(d) for p, d in zip(ordered, donor_list)}
 
 
 def retry_message(spec: RetrySpec, domain: str, pi_text: str | None) -> str:

@@ -6,6 +6,7 @@ comes back whatever the batch, the order of the input, or the set of other probl
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Sequence
 
 from pidistill.generation import GenerationBackend, GenerationRequest, SamplingSettings
@@ -40,11 +41,12 @@ def sample_attempts(
 
 
 def retry_requests(
-    problems: Sequence[Problem], first_verdicts: Sequence[dict], spec: RetrySpec, seed: int
+    problems: Sequence[Problem], first_verdicts: Sequence[dict], spec: RetrySpec, seed: int,
+    donors: dict[str, str] | None = None, hints: dict[str, str] | None = None,
 ) -> tuple[list[GenerationRequest], list[dict]]:
     """K retry requests for every failed first attempt, and the record of each (for the samples file)."""
     by_id = {p.id: p for p in problems}
-    pi = privileged_info(spec, list(problems), seed)
+    pi = privileged_info(spec, list(problems), seed, donors=donors, hints=hints)
     failed = sorted((v for v in first_verdicts if not v["passed"]), key=lambda v: (v["id"], v["attempt"]))
     requests, records = [], []
     for v in failed:
@@ -63,8 +65,103 @@ def retry_requests(
 
 def sample_retries(
     backend: GenerationBackend, problems: Sequence[Problem], first_verdicts: Sequence[dict], spec: RetrySpec,
-    seed: int, sampling: SamplingSettings,
+    seed: int, sampling: SamplingSettings, donors: dict[str, str] | None = None, hints: dict[str, str] | None = None,
 ) -> list[dict]:
-    requests, records = retry_requests(problems, first_verdicts, spec, seed)
+    requests, records = retry_requests(problems, first_verdicts, spec, seed, donors=donors, hints=hints)
     completions = backend.generate(requests, sampling) if requests else []
     return [{**rec, "completion": c} for rec, c in zip(records, completions)]
+
+
+def _single_turn(problem: Problem, attempt: int, seed: int, stage: str) -> GenerationRequest:
+    return GenerationRequest(f"{problem.id}#{attempt}", ({"role": "user", "content": problem.prompt},),
+                             request_seed(seed, stage, problem.id, attempt))
+
+
+def _generate_by_temperature(backend: GenerationBackend, requests: list[GenerationRequest], temperatures: list[float],
+                             sampling: SamplingSettings) -> list[str]:
+    """Completions of ``requests``, request i sampled at ``temperatures[i]`` (one batch per value)."""
+    out: list[str | None] = [None] * len(requests)
+    for t in sorted(set(temperatures)):
+        idx = [i for i, ti in enumerate(temperatures) if ti == t]
+        got = backend.generate([requests[i] for i in idx], dataclasses.replace(sampling, temperature=t))
+        for i, c in zip(idx, got):
+            out[i] = c
+    return [c or "" for c in out]
+
+
+def sample_extra_attempts(
+    backend: GenerationBackend, problems: Sequence[Problem], temperatures: Sequence[float], seed: int, stage: str,
+    sampling: SamplingSettings,
+) -> list[dict]:
+    """``len(temperatures)`` more single-turn samples of every problem, sample a at temperatures[a]
+    (the ``samples`` source: no failure signal). Seeds come from ``stage``, not the first attempts'."""
+    requests, temps, rows = [], [], []
+    for p in sorted(problems, key=lambda p: p.id):
+        for a, t in enumerate(temperatures):
+            r = _single_turn(p, a, seed, stage)
+            requests.append(r)
+            temps.append(float(t))
+            rows.append({"id": p.id, "attempt": a, "seed": r.seed, "stage": stage, "temperature": float(t)})
+    completions = _generate_by_temperature(backend, requests, temps, sampling) if requests else []
+    return [{**row, "completion": c} for row, c in zip(rows, completions)]
+
+
+def sample_resamples(
+    backend: GenerationBackend, problems: Sequence[Problem], first_verdicts: Sequence[dict], per_failure: int,
+    seed: int, stage: str, sampling: SamplingSettings,
+) -> list[dict]:
+    """``per_failure`` fresh single-turn samples of the problem for every failed first attempt (the
+    ``resample`` source: the same failures as a retry, no failure signal, no failed attempt shown)."""
+    by_id = {p.id: p for p in problems}
+    failed = sorted((v for v in first_verdicts if not v["passed"]), key=lambda v: (v["id"], v["attempt"]))
+    requests, rows = [], []
+    for v in failed:
+        for j in range(per_failure):
+            attempt = v["attempt"] * per_failure + j
+            r = _single_turn(by_id[v["id"]], attempt, seed, stage)
+            requests.append(r)
+            rows.append({"id": v["id"], "attempt": attempt, "first_attempt": v["attempt"], "seed": r.seed,
+                         "stage": stage})
+    completions = backend.generate(requests, sampling) if requests else []
+    return [{**row, "completion": c} for row, c in zip(rows, completions)]
+
+
+def sample_hints(
+    backend: GenerationBackend, problems: Sequence[Problem], hint_prompt: str, seed: int, sampling: SamplingSettings,
+) -> list[dict]:
+    """One hint per problem from the hint model, which sees ``hint_prompt`` (``{prompt}`` is the
+    problem) and never the gold."""
+    requests, rows = [], []
+    for p in sorted(problems, key=lambda p: p.id):
+        message = hint_prompt.format(prompt=p.prompt)
+        r = GenerationRequest(f"{p.id}#0", ({"role": "user", "content": message},),
+                              request_seed(seed, "hint", p.id, 0))
+        requests.append(r)
+        rows.append({"id": p.id, "attempt": 0, "seed": r.seed, "stage": "hint", "hint_prompt": message})
+    completions = backend.generate(requests, sampling) if requests else []
+    return [{**row, "completion": c} for row, c in zip(rows, completions)]
+
+
+def count_tokens(rows: list[dict], tokenizer) -> list[dict]:
+    """Each row with ``tokens``: its completion as the generating model's tokenizer encodes it (the
+    generated length up to the end token; what the method tables count as generation budget)."""
+    texts = [r.get("completion") or "" for r in rows]
+    if not texts:
+        return rows
+    ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    return [{**r, "tokens": len(i)} for r, i in zip(rows, ids)]
+
+
+def tokenizer_of(backend: GenerationBackend):
+    """The tokenizer of the model a backend generates with (transformers or vLLM)."""
+    tok = getattr(backend, "tokenizer", None)
+    if tok is None and hasattr(backend, "llm"):
+        tok = backend.llm.get_tokenizer()
+    return tok
+
+
+def with_token_counts(rows: list[dict], backend: GenerationBackend | None) -> list[dict]:
+    """``count_tokens`` with the backend's tokenizer (rows unchanged when nothing was generated)."""
+    if backend is None or not rows:
+        return rows
+    return count_tokens(rows, tokenizer_of(backend))

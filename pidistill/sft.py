@@ -30,13 +30,6 @@ from pidistill.io import honour_umask, read_json, write_json
 from pidistill.problems import Problem
 
 
-def filter_correct(verdicts: Sequence[dict], threshold: float | None = None) -> list[dict]:
-    """Retries that pass (binary), or whose graded score reaches ``threshold`` when given."""
-    if threshold is None:
-        return [v for v in verdicts if v["passed"]]
-    return [v for v in verdicts if float(v.get("score", float(v["passed"]))) >= threshold]
-
-
 def build_pairs(problems: Sequence[Problem], kept: Sequence[dict], dedupe: bool = True) -> list[dict]:
     by_id = {p.id: p for p in problems}
     pairs, seen = [], set()
@@ -52,27 +45,6 @@ def build_pairs(problems: Sequence[Problem], kept: Sequence[dict], dedupe: bool 
             "completion": [{"role": "assistant", "content": v["completion"]}],
         })
     return pairs
-
-
-def retry_statistics(first_verdicts: Sequence[dict], retry_verdicts: Sequence[dict], pairs: Sequence[dict]) -> dict:
-    """Counts for the CSVs: the frontier, retry success, and how much data the round has."""
-    n_first = len(first_verdicts)
-    failed_attempts = [v for v in first_verdicts if not v["passed"]]
-    problems = {v["id"] for v in first_verdicts}
-    failed_problems = {v["id"] for v in failed_attempts}
-    solved_by_retry = {v["id"] for v in retry_verdicts if v["passed"]}
-    n_retry = len(retry_verdicts)
-    return {
-        "n_train_problems": len(problems),
-        "n_first_attempts": n_first,
-        "n_first_correct": n_first - len(failed_attempts),
-        "n_failed_problems": len(failed_problems),
-        "n_retries": n_retry,
-        "n_retries_correct": sum(bool(v["passed"]) for v in retry_verdicts),
-        "n_frontier": len(solved_by_retry & failed_problems),
-        "retry_success_rate": (len(solved_by_retry & failed_problems) / len(failed_problems)) if failed_problems else 0.0,
-        "n_pairs": len(pairs),
-    }
 
 
 TRAINERS = ("lora", "full")  # what train_adapter trains (GRPO: pidistill.grpo)

@@ -8,6 +8,9 @@ sys.path.insert(0, workflow.basedir)  # the pidistill package of this checkout
 
 from pidistill.config import (
     DERIVED_KINDS,
+    attempt_sampling,
+    method_sources,
+    source_settings,
     bootstrap_settings,
     canonical,
     derived_sources,
@@ -25,6 +28,7 @@ from pidistill.codedeps import code_files
 from pidistill.dagstats import benchmark_files
 from pidistill.domains.registry import loader_module
 from pidistill.generation import backend_module
+from pidistill.methods import hint_key, method_filter, method_source, method_trainer, source_id
 from pidistill.verifiers import domain_settings, verifier_module
 
 validate_config(config)
@@ -94,6 +98,109 @@ def model_inputs(wildcards):
     if config["models"][wildcards.model]["source"] == "local":
         return [config["models"][wildcards.model]["id"]]
     return []
+
+
+def model_files(model):
+    """Model files a job that loads ``model`` needs (see ``model_inputs``)."""
+    spec = config["models"][model]
+    if spec["source"] == "pretrain":
+        return [f"{R}/models/{model}"]
+    if spec["source"] == "local":
+        return [spec["id"]]
+    return []
+
+
+# ---- methods: source -> filter -> trainer (pidistill/methods.py) -------------------------------
+
+SOURCE_METHODS = method_sources(config)  # source id -> a method that has it (its spec is read from it)
+
+
+def source_of(wildcards):
+    """The spec of the source a generation job makes (params: the job reruns when it changes)."""
+    try:
+        method = SOURCE_METHODS[wildcards.source]
+    except KeyError:
+        raise ValueError(f"no enabled method has source {wildcards.source!r}") from None
+    return source_settings(config, method, wildcards.dataset)
+
+
+def method_source_id(method):
+    return source_id(method_source(method_settings(config, method)))
+
+
+def retry_model(wildcards):
+    """The model that retries: the policy itself, or the source's other model (cross-model retry)."""
+    return source_of(wildcards).get("model") or wildcards.model
+
+
+def retry_adapters(wildcards):
+    """The policy's adapters when it retries itself; none when another model retries its failures."""
+    if retry_model(wildcards) != wildcards.model:
+        return []
+    return adapters_of(wildcards, wildcards.parent)
+
+
+HINTS = {
+    hint_key(spec): {"model": spec["hint_model"], "prompt": spec["hint_prompt"]}
+    for spec in (method_source(method_settings(config, m)) for m in SOURCE_METHODS.values())
+    if spec.get("pi") == "hint"
+}
+
+
+def hint_spec(wildcards):
+    return HINTS[wildcards.hint]
+
+
+def retry_extra_inputs(wildcards):
+    """The PI assignment (wrong answer, shuffled tests) or the hints file a retry source reads."""
+    src = source_of(wildcards)
+    seed = wildcards.seed
+    if src["pi"] in ("wrong", "other_tests"):
+        return {"donors": f"{R}/data/{wildcards.dataset}/pi_donors/{src['pi']}-seed{seed}.json"}
+    if src["pi"] == "hint":
+        return {"hints": f"{R}/hints/{wildcards.dataset}/seed{seed}/{hint_key(src)}/hints.jsonl"}
+    return {}
+
+
+def extra_attempt_inputs(wildcards):
+    """resample draws for each failed first attempt, so it reads their verdicts; samples does not."""
+    if source_of(wildcards)["kind"] == "resample":
+        return {"first_verdicts": f"{run_dir(wildcards)}/{wildcards.policy}/first_attempts.verdicts.jsonl"}
+    return {}
+
+
+def candidate_inputs(wildcards):
+    """What a method's filter reads beyond the first attempts: its source's verified candidates
+    (none for rejection-sampling SFT, whose candidates are the first attempts), and the hints."""
+    src = method_source(method_settings(config, wildcards.method))
+    sid = source_id(src)
+    out = {}
+    if sid is not None:
+        out["candidates"] = f"{run_dir(wildcards)}/{wildcards.parent}/sources/{sid}/samples.verdicts.jsonl"
+    if src.get("pi") == "hint":
+        out["hints"] = f"{R}/hints/{wildcards.dataset}/seed{wildcards.seed}/{hint_key(src)}/hints.jsonl"
+    return out
+
+
+def trainer_of(wildcards):
+    return method_trainer(method_settings(config, wildcards.method))
+
+
+def train_inputs(wildcards):
+    """SFT trainers read the pairs; GRPO reads the problems and the first attempts' verdicts."""
+    base = f"{run_dir(wildcards)}/{wildcards.parent}/r{wildcards.round}-{wildcards.method}"
+    if trainer_of(wildcards) == "grpo":
+        return {
+            "problems": split_file(wildcards, "train"),
+            "first_verdicts": f"{run_dir(wildcards)}/{wildcards.parent}/first_attempts.verdicts.jsonl",
+        }
+    return {"pairs": f"{base}/sft_pairs.jsonl"}
+
+
+def train_code(wildcards):
+    if trainer_of(wildcards) == "grpo":
+        return code("scripts/train_adapter.py", "pidistill.grpo", verifier_module(domain_of(wildcards)))
+    return code("scripts/train_adapter.py")
 
 
 # ---- policies ---------------------------------------------------------------------------------
@@ -208,10 +315,21 @@ def domain_of(wildcards):
     return config["datasets"][wildcards.dataset]["domain"]
 
 
+def method_table_studies():
+    return [s for s in RUN_STUDIES if config["studies"][s].get("method_table")] or ["__none__"]
+
+
+def curve_studies():
+    return [s for s in RUN_STUDIES if config["studies"][s].get("curve")] or ["__none__"]
+
+
 def study_figures(study):
     kind = config["studies"][study]["kind"]
     if kind == "conditions":
-        return [f"{R}/figures/{study}_gains.pdf", f"{R}/figures/{study}_training.pdf"]
+        out = [f"{R}/figures/{study}_gains.pdf", f"{R}/figures/{study}_training.pdf"]
+        if config["studies"][study].get("curve"):
+            out.append(f"{R}/figures/{study}_curve.pdf")
+        return out
     if kind == "rounds":
         return [f"{R}/figures/{study}_rounds.pdf"]
     if kind == "scale":
@@ -278,6 +396,43 @@ def lr_settings(study):
     return {
         m: {k: method_settings(config, m)["train"].get(k) for k in ("learning_rate", "lora_r")}
         for m in study_methods(lr_study)
+    }
+
+
+def curve_values(study):
+    """Method -> the value of the study's curve setting (k: retries per failed first attempt)."""
+    setting = config["studies"][study]["curve"]
+    return {m: source_settings(config, m)[setting] for m in study_methods(study)}
+
+
+def method_table_specs():
+    """What the method table reads of each run study: kind, dataset, model, domain, method label."""
+    out = {}
+    for s in RUN_STUDIES:
+        spec = config["studies"][s]
+        out[s] = {
+            "kind": spec["kind"],
+            "dataset": spec["dataset"],
+            "model": spec["model"],
+            "domain": config["datasets"][spec["dataset"]]["domain"],
+        }
+        if spec["kind"] == "rounds":
+            out[s]["label"] = config["methods"][spec["method"]].get("label", spec["method"])
+    return out
+
+
+def method_descriptions(studies):
+    """Method -> the sentence that says what it is (pidistill.methods.describe_method), and its note."""
+    from pidistill.methods import describe_method
+
+    methods = sorted({m for s in studies if s in RUN_STUDIES for m in study_methods(s)})
+    return {
+        m: {
+            "label": config["methods"][m].get("label", m),
+            "text": describe_method(method_settings(config, m)),
+            "note": config["methods"][m].get("note"),
+        }
+        for m in methods
     }
 
 

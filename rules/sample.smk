@@ -29,21 +29,106 @@ rule sample_first_attempts:
         "../scripts/sample_attempts.py"
 
 
+rule assign_pi_donors:
+    input:
+        problems=lambda wildcards: split_file(wildcards, "train"),
+        code=lambda wildcards: code("scripts/assign_pi_donors.py", verifier_module(domain_of(wildcards))),
+    output:
+        f"{R}/data/{{dataset}}/pi_donors/{{pi}}-seed{{seed}}.json",
+    log:
+        f"{R}/logs/assign_pi_donors/{{dataset}}/{{pi}}-seed{{seed}}.log",
+    wildcard_constraints:
+        pi="wrong|other_tests",
+    conda:
+        "../envs/cpu.yaml"
+    threads: config.get("verifier", {}).get("workers", 1)
+    params:
+        environment="main",
+        pi=lambda wildcards: wildcards.pi,
+        verifier=lambda wildcards: domain_settings(config.get("verifier"), domain_of(wildcards)),
+    script:
+        "../scripts/assign_pi_donors.py"
+
+
+rule sample_hints:
+    input:
+        model=lambda wildcards: model_files(hint_spec(wildcards)["model"]),
+        model_provenance=lambda wildcards: MODEL_PROVENANCE.format(model=hint_spec(wildcards)["model"]),
+        problems=lambda wildcards: split_file(wildcards, "train"),
+        code=code("scripts/sample_hints.py", backend_module(BACKEND)),
+    output:
+        f"{R}/hints/{{dataset}}/seed{{seed}}/{{hint}}/hints.jsonl",
+    log:
+        f"{R}/hints/{{dataset}}/seed{{seed}}/{{hint}}/logs/sample_hints.log",
+    benchmark:
+        f"{R}/hints/{{dataset}}/seed{{seed}}/{{hint}}/benchmarks/sample_hints.tsv"
+    conda:
+        GENERATION_ENV
+    threads: threads_heavy()
+    resources:
+        gpu=1,
+    params:
+        environment=GENERATION_VENV,
+        model=lambda wildcards: model_path(hint_spec(wildcards)["model"]),
+        chat_template_kwargs=lambda wildcards: config["models"][hint_spec(wildcards)["model"]].get(
+            "chat_template_kwargs", {}
+        ),
+        hint_prompt=lambda wildcards: hint_spec(wildcards)["prompt"],
+        sampling=lambda wildcards: retry_sampling(config, wildcards.dataset),
+        generation=GENERATION,
+    script:
+        "../scripts/sample_hints.py"
+
+
 rule sample_retries:
     input:
-        check_round,
-        model=model_inputs,
-        model_provenance=model_provenance,
-        adapters=lambda wildcards: adapters_of(wildcards, wildcards.parent),
+        unpack(retry_extra_inputs),
+        model=lambda wildcards: model_files(retry_model(wildcards)),
+        model_provenance=lambda wildcards: MODEL_PROVENANCE.format(model=retry_model(wildcards)),
+        adapters=retry_adapters,
         problems=lambda wildcards: split_file(wildcards, "train"),
         first_verdicts=f"{RUNS}/{{parent}}/first_attempts.verdicts.jsonl",
         code=code("scripts/sample_retries.py", backend_module(BACKEND)),
     output:
-        f"{RUNS}/{{parent}}/r{{round}}-{{method}}/retries.jsonl",
+        f"{RUNS}/{{parent}}/sources/{{source}}/samples.jsonl",
     log:
-        f"{RUNS}/{{parent}}/r{{round}}-{{method}}/logs/sample_retries.log",
+        f"{RUNS}/{{parent}}/sources/{{source}}/logs/sample_retries.log",
     benchmark:
-        f"{RUNS}/{{parent}}/r{{round}}-{{method}}/benchmarks/sample_retries.tsv"
+        f"{RUNS}/{{parent}}/sources/{{source}}/benchmarks/sample_retries.tsv"
+    wildcard_constraints:
+        source="retry-[a-z0-9_.-]+",
+    conda:
+        GENERATION_ENV
+    threads: threads_heavy()
+    resources:
+        gpu=1,
+    params:
+        environment=GENERATION_VENV,
+        model=lambda wildcards: model_path(retry_model(wildcards)),
+        chat_template_kwargs=lambda wildcards: config["models"][retry_model(wildcards)].get("chat_template_kwargs", {}),
+        source=source_of,
+        domain=domain_of,
+        sampling=lambda wildcards: retry_sampling(config, wildcards.dataset),
+        generation=GENERATION,
+    script:
+        "../scripts/sample_retries.py"
+
+
+# Candidates with no failure signal: n more samples of every problem, or fresh samples of the failed ones.
+rule sample_extra_attempts:
+    input:
+        unpack(policy_inputs),
+        unpack(extra_attempt_inputs),
+        problems=lambda wildcards: split_file(wildcards, "train"),
+        code=code("scripts/sample_extra_attempts.py", backend_module(BACKEND)),
+    output:
+        f"{RUNS}/{{policy}}/sources/{{source}}/samples.jsonl",
+    log:
+        f"{RUNS}/{{policy}}/sources/{{source}}/logs/sample_extra_attempts.log",
+    benchmark:
+        f"{RUNS}/{{policy}}/sources/{{source}}/benchmarks/sample_extra_attempts.tsv"
+    wildcard_constraints:
+        source="(samples|resample)-[a-z0-9_.-]+",
     conda:
         GENERATION_ENV
     threads: threads_heavy()
@@ -53,12 +138,11 @@ rule sample_retries:
         environment=GENERATION_VENV,
         model=lambda wildcards: model_path(wildcards.model),
         chat_template_kwargs=lambda wildcards: config["models"][wildcards.model].get("chat_template_kwargs", {}),
-        method=lambda wildcards: retry_settings(config, wildcards.method, wildcards.dataset),
-        domain=domain_of,
-        sampling=lambda wildcards: retry_sampling(config, wildcards.dataset),
+        source=source_of,
+        sampling=lambda wildcards: attempt_sampling(config, wildcards.dataset),
         generation=GENERATION,
     script:
-        "../scripts/sample_retries.py"
+        "../scripts/sample_extra_attempts.py"
 
 
 rule sample_evaluation:

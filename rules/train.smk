@@ -1,12 +1,13 @@
-# Filter correct retries into SFT pairs, then train one LoRA adapter per round on the parent policy.
+# A method's filter over its source's candidates gives the SFT pairs; its trainer (LoRA SFT, full
+# fine-tune, or GRPO) trains one round on the parent policy (pidistill/methods.py).
 
 
 rule build_sft_pairs:
     input:
         check_round,
+        unpack(candidate_inputs),
         problems=lambda wildcards: split_file(wildcards, "train"),
         first_verdicts=f"{RUNS}/{{parent}}/first_attempts.verdicts.jsonl",
-        retry_verdicts=f"{RUNS}/{{parent}}/r{{round}}-{{method}}/retries.verdicts.jsonl",
         code=code("scripts/build_sft_pairs.py"),
     output:
         pairs=f"{RUNS}/{{parent}}/r{{round}}-{{method}}/sft_pairs.jsonl",
@@ -17,6 +18,9 @@ rule build_sft_pairs:
         "../envs/cpu.yaml"
     params:
         environment="main",
+        source=lambda wildcards: source_settings(config, wildcards.method, wildcards.dataset),
+        filter=lambda wildcards: method_filter(method_settings(config, wildcards.method)),
+        trainer=trainer_of,
     script:
         "../scripts/build_sft_pairs.py"
 
@@ -24,11 +28,11 @@ rule build_sft_pairs:
 rule train_adapter:
     input:
         check_round,
+        unpack(train_inputs),
         model=model_inputs,
         model_provenance=model_provenance,
         parent_adapters=lambda wildcards: adapters_of(wildcards, wildcards.parent),
-        pairs=f"{RUNS}/{{parent}}/r{{round}}-{{method}}/sft_pairs.jsonl",
-        code=code("scripts/train_adapter.py"),
+        code=train_code,
     output:
         directory(f"{RUNS}/{{parent}}/r{{round}}-{{method}}/adapter"),
     log:
@@ -43,6 +47,10 @@ rule train_adapter:
     params:
         environment="main",
         model=lambda wildcards: model_path(wildcards.model),
+        chat_template_kwargs=lambda wildcards: config["models"][wildcards.model].get("chat_template_kwargs", {}),
         train=lambda wildcards: method_settings(config, wildcards.method)["train"],
+        verifier=lambda wildcards: (
+            domain_settings(config.get("verifier"), domain_of(wildcards)) if trainer_of(wildcards) == "grpo" else {}
+        ),
     script:
         "../scripts/train_adapter.py"

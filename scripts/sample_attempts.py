@@ -6,7 +6,7 @@ import _repo  # noqa: F401  (this checkout's pidistill on sys.path)
 from pidistill.generation import SamplingSettings, rule_backend
 from pidistill.io import write_jsonl
 from pidistill.problems import read_problems
-from pidistill.sampling import sample_attempts
+from pidistill.sampling import sample_attempts, with_token_counts
 from pidistill.provenance import pinned_revision
 from pidistill.smk import rule_log
 
@@ -17,5 +17,6 @@ with rule_log(snakemake) as log:
                            snakemake.threads)
     rows = sample_attempts(backend, problems, sampling["n"], int(snakemake.wildcards.seed), snakemake.params.stage,
                            SamplingSettings.from_config(sampling))
+    rows = with_token_counts(rows, backend)
     write_jsonl(snakemake.output[0], rows)
     log.info("%d %s samples for %d problems", len(rows), snakemake.params.stage, len(problems))

@@ -5,7 +5,8 @@ import pytest
 
 from pidistill.domains import toy_math
 from pidistill.evaluate import pass_at_k, summarize
-from pidistill.sft import build_pairs, filter_correct, retry_statistics
+from pidistill.methods import candidate_statistics, filter_candidates
+from pidistill.sft import build_pairs
 
 
 def brute_pass_at_k(n, c, k):
@@ -50,23 +51,23 @@ def test_pairs_drop_pi_and_failed_attempt_and_dedupe():
         {"id": p.id, "attempt": 1, "passed": True, "completion": "\\boxed{5}"},
         {"id": p.id, "attempt": 2, "passed": False, "completion": "\\boxed{6}"},
     ]
-    pairs = build_pairs(problems, filter_correct(retries))
+    pairs = build_pairs(problems, filter_candidates(retries, []))
     assert len(pairs) == 1
     assert pairs[0]["prompt"] == [{"role": "user", "content": p.prompt}]
     assert pairs[0]["completion"] == [{"role": "assistant", "content": "\\boxed{5}"}]
-    assert len(build_pairs(problems, filter_correct(retries), dedupe=False)) == 2
+    assert len(build_pairs(problems, filter_candidates(retries, []), dedupe=False)) == 2
 
 
 def test_graded_filter_threshold():
     rows = [{"passed": False, "score": 0.6}, {"passed": False, "score": 0.2}]
-    assert len(filter_correct(rows, threshold=0.5)) == 1
+    assert len(filter_candidates(rows, [], threshold=0.5)) == 1
 
 
 def test_retry_statistics_frontier():
     first = [{"id": "a", "attempt": 0, "passed": True}, {"id": "b", "attempt": 0, "passed": False},
              {"id": "c", "attempt": 0, "passed": False}]
     retries = [{"id": "b", "passed": True}, {"id": "c", "passed": False}]
-    stats = retry_statistics(first, retries, pairs=[{}])
+    stats = candidate_statistics(first, retries, [], [{}], {"kind": "retry"})
     assert stats["n_failed_problems"] == 2 and stats["n_frontier"] == 1
     assert stats["retry_success_rate"] == 0.5 and stats["n_pairs"] == 1
-    assert retry_statistics(first[:1], [], [])["retry_success_rate"] == 0.0
+    assert candidate_statistics(first[:1], [], [], [], {"kind": "retry"})["retry_success_rate"] == 0.0

@@ -108,13 +108,29 @@ def author_attempt(item: MathItem, rng: random.Random, p_correct: float, avoid: 
     return rng.choice(wrong)
 
 
+def solution_for(item: MathItem) -> str:
+    """A worked solution, one step per sentence, the way a textbook breaks the fact down: a carry
+    or a borrow goes through ten, a product through its neighbour in the times table; a fact with
+    no such step is a single step. ``pidistill.retry.first_step`` reads the first of several."""
+    a, b, v = item.a, item.b, item.value
+    if item.family == "add" and v >= 10:
+        steps = [f"{a}+{b}={a}+{10 - a}+{b - (10 - a)}=10+{v - 10}.", f"10+{v - 10}={v}."]
+    elif item.family == "sub" and a % 10 < b:
+        steps = [f"{a}-{b}={a}-{a - 10}-{b - (a - 10)}=10-{b - (a - 10)}.", f"10-{b - (a - 10)}={v}."]
+    elif item.family == "mul":
+        steps = [f"{a}*{b}={a}*{b - 1}+{a}={a * (b - 1)}+{a}.", f"{a * (b - 1)}+{a}={v}."]
+    else:
+        steps = [f"{item.expression}={v}."]
+    return " ".join(steps + [format_answer(v)])
+
+
 def to_problem(item: MathItem, index: int, split: str) -> Problem:
     return Problem(
         id=f"toy_math/{split}/{index:04d}",
         domain=DOMAIN,
         prompt=prompt_for(item),
         answer=str(item.value),
-        solution=f"{item.expression}={item.value}. {format_answer(item.value)}",
+        solution=solution_for(item),
         meta={"family": item.family, "key": item.key, "level": level_of(item)},
     )
 
