@@ -81,6 +81,7 @@ class TinyModelConfig:
     retry_fraction: float = 0.3
     hint_fraction: float = 0.5
     p_correct: dict = field(default_factory=lambda: {"math": 0.5, "code": 0.5})
+    init_from: str | None = None  # continue pretraining this model (its architecture and tokenizer)
 
 
 def build_model(cfg: TinyModelConfig, tokenizer):
@@ -172,16 +173,26 @@ def pretrain(
     cfg: TinyModelConfig,
     dialogues: list[dict],
     threads: int = 1,
+    init_dir: str | Path | None = None,
 ) -> dict:
-    """Train the tiny model on ``dialogues`` (assistant-only loss) and save it to ``out_dir``."""
+    """Train the tiny model on ``dialogues`` (assistant-only loss) and save it to ``out_dir``.
+
+    With ``init_dir`` (the saved model of ``cfg.init_from``), training continues from that model,
+    with its tokenizer and architecture, instead of a fresh network."""
     import torch
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
     torch.set_num_threads(threads)
     torch.set_flush_denormal(True)  # denormals make CPU training crawl
-    tokenizer = build_tokenizer(m["content"] for d in dialogues for m in d["messages"])
-    model = build_model(cfg, tokenizer)
+    if init_dir is not None:
+        from transformers import AutoTokenizer, Qwen3ForCausalLM
+
+        tokenizer = AutoTokenizer.from_pretrained(init_dir)
+        model = Qwen3ForCausalLM.from_pretrained(init_dir, dtype=torch.float32)
+    else:
+        tokenizer = build_tokenizer(m["content"] for d in dialogues for m in d["messages"])
+        model = build_model(cfg, tokenizer)
     args = SFTConfig(
         output_dir=str(Path(out_dir) / "_trainer"),
         max_steps=cfg.steps,
@@ -199,6 +210,8 @@ def pretrain(
         assistant_only_loss=True,
         max_length=cfg.max_positions,
         dataset_num_proc=None,
+        gradient_checkpointing=False,
+        train_sampling_strategy="group_by_length",
         disable_tqdm=False,
     )
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(dialogues), processing_class=tokenizer)

@@ -4,6 +4,11 @@
 
 rule pretrain_demo_model:
     input:
+        init=lambda wildcards: (
+            model_files(config["models"][wildcards.model]["pretrain"]["init_from"])
+            if "init_from" in config["models"][wildcards.model]["pretrain"]
+            else []
+        ),
         code=code("scripts/pretrain_demo_model.py"),
     output:
         model=directory(f"{R}/models/{{model}}"),
@@ -14,10 +19,12 @@ rule pretrain_demo_model:
         f"{R}/benchmarks/pretrain_demo_model/{{model}}.tsv"
     conda:
         "../envs/torch.yaml"
-    threads: 2
+    threads: lambda wildcards: config["models"][wildcards.model]["pretrain"].get("threads", 2)
     params:
         environment="main",
-        pretrain=lambda wildcards: config["models"][wildcards.model]["pretrain"],
+        pretrain=lambda wildcards: {
+            k: v for k, v in config["models"][wildcards.model]["pretrain"].items() if k != "threads"
+        },
         retry_texts=lambda wildcards: {
             config["datasets"][d]["domain"]: config["datasets"][d].get("retry_text")
             for d in config["models"][wildcards.model]["pretrain"]["datasets"]

@@ -14,5 +14,8 @@ with rule_log(snakemake) as log:
     retry_texts = {d: t or DEFAULT_RETRY_TEXT[d] for d, t in snakemake.params.retry_texts.items()}
     dialogues = corpus_dialogues(snakemake.params.loaders, retry_texts, cfg)
     log.info("corpus: %d dialogues", len(dialogues))
-    info = pretrain(snakemake.output.model, cfg, dialogues, threads=snakemake.threads)
+    init_dir = snakemake.input.init[0] if cfg.init_from else None
+    if init_dir:
+        log.info("continuing the pretraining of %s (%s)", cfg.init_from, init_dir)
+    info = pretrain(snakemake.output.model, cfg, dialogues, threads=snakemake.threads, init_dir=init_dir)
     write_json(snakemake.output.summary, {"config": cfg.__dict__, "n_dialogues": len(dialogues), **info})
