@@ -40,7 +40,10 @@ def mean_std_ci(values: Sequence[float]) -> tuple[float, float, float, float]:
 
 
 STAT_COLUMNS = ["n_train_problems", "n_first_attempts", "n_first_correct", "n_failed_problems", "n_retries",
-                "n_retries_correct", "n_frontier", "retry_success_rate", "n_pairs"]
+                "n_retries_correct", "n_frontier", "retry_success_rate", "n_pairs", "tokens_first_attempts",
+                "tokens_source", "tokens_hints"]
+# what a method generated for its training set: its first attempts, its source's candidates, any hints
+TOKEN_COLUMNS = ["tokens_first_attempts", "tokens_source", "tokens_hints"]
 
 
 def bootstrap_seed(bootstrap: dict, run: Run) -> int:
@@ -75,6 +78,7 @@ def run_rows(runs: Sequence[Run], evaluations: dict, round_stats: dict, training
         stats = round_stats.get(key, {})
         for col in STAT_COLUMNS:
             row[col] = stats.get(col, math.nan)
+        row["tokens_generated"] = (sum(int(stats.get(c) or 0) for c in TOKEN_COLUMNS) if stats else math.nan)
         row["trained"] = bool(trainings[key]["trained"]) if key in trainings else False
         row["gain_pp_boot_low"], row["gain_pp_boot_high"] = (
             run_gain_ci(run, evaluations, bootstrap) if run.policy != "base" else (math.nan, math.nan))
@@ -112,6 +116,7 @@ def condition_summary(runs: pd.DataFrame, order: Sequence[str]) -> pd.DataFrame:
             "ci_method": ci_method, "gains_pp": ";".join(f"{g:.2f}" for g in gains),
             "n_pairs_mean": sub["n_pairs"].mean(), "retry_success_rate_mean": sub["retry_success_rate"].mean(),
             "n_untrained": int((~sub["trained"]).sum()),
+            "tokens_generated_mean": sub["tokens_generated"].mean(),
         })
     return pd.DataFrame(rows)
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections import Counter
 
-from pidistill.config import Run, policy_lineage, policy_parent, run_studies, study_runs
+from pidistill.config import Run, method_settings, policy_lineage, policy_method, policy_parent, run_studies, study_runs
+from pidistill.methods import hint_key, method_source, source_id
 
-GENERATION_RULES = ("sample_first_attempts", "sample_retries", "sample_evaluation", "verify_samples",
-                    "build_sft_pairs", "train_adapter", "evaluate_policy")
+GENERATION_RULES = ("sample_first_attempts", "sample_retries", "sample_extra_attempts", "sample_hints",
+                    "assign_pi_donors", "sample_evaluation", "verify_samples", "build_sft_pairs", "train_adapter",
+                    "evaluate_policy")
 
 
 def _evaluation(prefix: str, policy: str) -> set[tuple[str, str]]:
@@ -22,14 +24,32 @@ def _evaluation(prefix: str, policy: str) -> set[tuple[str, str]]:
     return {("sample_evaluation", d), ("verify_samples", d + ":eval_samples"), ("evaluate_policy", d)}
 
 
-def job_keys(run: Run) -> set[tuple[str, str]]:
+def _source_jobs(config: dict, run: Run, parent: str, method: str) -> set[tuple[str, str]]:
+    """The jobs that make a method's candidates: its source's generation and verification (shared by
+    every method with the same source), the PI assignment or the hints it reads."""
+    src = method_source(method_settings(config, method))
+    sid = source_id(src)
+    if sid is None:  # rejection-sampling SFT: the first attempts are the candidates
+        return set()
+    d = f"{run.run_dir}/{parent}/sources/{sid}"
+    rule = "sample_retries" if src["kind"] == "retry" else "sample_extra_attempts"
+    jobs = {(rule, d), ("verify_samples", f"{run.run_dir}/{parent}:sources/{sid}/samples")}
+    if src.get("pi") in ("wrong", "other_tests"):
+        jobs.add(("assign_pi_donors", f"{run.dataset}/{src['pi']}-seed{run.seed}"))
+    if src.get("pi") == "hint":
+        jobs.add(("sample_hints", f"{run.dataset}/seed{run.seed}/{hint_key(src)}"))
+    return jobs
+
+
+def job_keys(run: Run, config: dict) -> set[tuple[str, str]]:
     prefix = run.run_dir
     jobs = _evaluation(prefix, "base") | _evaluation(prefix, run.policy)
     for child in policy_lineage(run.policy):
         parent = policy_parent(child)
         jobs |= {("sample_first_attempts", f"{prefix}/{parent}"), ("verify_samples", f"{prefix}/{parent}:first_attempts")}
+        jobs |= _source_jobs(config, run, parent, policy_method(child))
         d = f"{prefix}/{child}"
-        jobs |= {("sample_retries", d), ("verify_samples", d + ":retries"), ("build_sft_pairs", d), ("train_adapter", d)}
+        jobs |= {("build_sft_pairs", d), ("train_adapter", d)}
     return jobs
 
 
@@ -40,7 +60,7 @@ def sharing_report(config: dict) -> dict:
     n_runs = 0
     for study in run_studies(config):
         for run in study_runs(config, study):
-            keys = job_keys(run)
+            keys = job_keys(run, config)
             union |= keys
             if run.policy != "base":  # a trained run's keys include its baseline: counted there
                 unshared.update(rule for rule, _ in keys)
@@ -51,15 +71,38 @@ def sharing_report(config: dict) -> dict:
 
 
 # Rules with a benchmark file per job (rules/*.smk ``benchmark:``), where the job keys above name it.
-BENCHMARKED_RULES = ("sample_first_attempts", "sample_retries", "sample_evaluation", "train_adapter")
+BENCHMARKED_RULES = ("sample_first_attempts", "sample_retries", "sample_extra_attempts", "sample_evaluation",
+                     "train_adapter")
+
+
+def _benchmark_file(results: str, rule: str, key: str) -> str:
+    if rule == "sample_hints":
+        return f"{results}/hints/{key}/benchmarks/sample_hints.tsv"
+    return f"{results}/runs/{key}/benchmarks/{rule}.tsv"
+
+
+def _pretrained_chain(config: dict, model: str) -> list[str]:
+    """A demo model and the models it continues from (their pretraining jobs)."""
+    out = []
+    while model is not None and config["models"][model]["source"] == "pretrain":
+        out.append(model)
+        model = config["models"][model]["pretrain"].get("init_from")
+    return out
 
 
 def benchmark_files(config: dict, study: str, results: str) -> list[str]:
     """The benchmark files of every heavy job ``study`` needs (shared ones included): the job keys of
     its runs, and the pretraining of a demo model it uses."""
-    files = {f"{results}/runs/{key}/benchmarks/{rule}.tsv"
-             for run in study_runs(config, study) for rule, key in job_keys(run) if rule in BENCHMARKED_RULES}
-    model = config["studies"][study]["model"]
-    if config["models"][model]["source"] == "pretrain":
-        files.add(f"{results}/benchmarks/pretrain_demo_model/{model}.tsv")
+    files = set()
+    models = {config["studies"][study]["model"]}
+    for run in study_runs(config, study):
+        for rule, key in job_keys(run, config):
+            if rule in BENCHMARKED_RULES or rule == "sample_hints":
+                files.add(_benchmark_file(results, rule, key))
+        for child in policy_lineage(run.policy):
+            src = method_source(method_settings(config, policy_method(child)))
+            models |= {src[k] for k in ("model", "hint_model") if src.get(k)}
+    for model in sorted(models):
+        for m in _pretrained_chain(config, model):
+            files.add(f"{results}/benchmarks/pretrain_demo_model/{m}.tsv")
     return sorted(files)

@@ -6,6 +6,8 @@
 * ``scale_points``: one point per (model, dataset, method) over conditions studies: baseline pass@1
   against gain (the inverted-U figure); ``lr_rows``: the learning-rate table of one study.
 * ``domain_rows``: model, method, gain and a computed note per domain.
+* ``method_rows``: the method table of the controls study: every (study, method) with its gain,
+  seeds, tokens generated and notes computed from the runs.
 * ``cost_rows``: compute per study from the heavy jobs' benchmark files, shared jobs split equally.
 
 Every gain carries a 95% CI: a t-interval over seeds where there are several, a paired bootstrap over
@@ -212,9 +214,80 @@ def domain_rows(summaries: dict, specs: dict, overlaps: dict, methods: Sequence[
     return df.sort_values(["domain", "dataset", "model", "study", "method"]).reset_index(drop=True)
 
 
+# ---- the method table (study controls) ---------------------------------------------------------
+
+
+def _method_notes(r: dict, overlap: dict, band: Sequence[float], fixed: str | None) -> str:
+    """What a reader must know to read a gain, computed from the row: seeds, the baseline against the
+    band where retry helps, train/test overlap, a CI that includes zero, runs that trained nothing."""
+    notes = [fixed] if fixed else []
+    if r["n_seeds"] == 1:
+        notes.append("single seed")
+    base = r["base_pass@1"]
+    if not math.isnan(base) and not band[0] <= base <= band[1]:
+        notes.append(f"baseline {100 * base:.0f}% outside {100 * band[0]:.0f}-{100 * band[1]:.0f}%")
+    if overlap["n_test_in_train"]:
+        notes.append(f"train/test overlap {100 * overlap['fraction']:.0f}%")
+    lo, hi = r["gain_pp_ci_low"], r["gain_pp_ci_high"]
+    if not (math.isnan(lo) or math.isnan(hi)) and lo <= 0 <= hi:
+        notes.append("95% CI includes 0")
+    if r.get("n_untrained"):
+        notes.append(f"{r['n_untrained']} run(s) trained nothing")
+    return "; ".join(notes)
+
+
+def _round_method_rows(summary: pd.DataFrame, label: str) -> list[dict]:
+    """A rounds study's rows for the method table: each trained round's gain over the base policy,
+    mean over seeds (t-interval), or the seed's bootstrap CI when there is one seed."""
+    rows = []
+    for rnd, sub in summary[summary["round"] > 0].groupby("round", sort=True):
+        gains = list(sub["gain_pp"])
+        mean, std, lo, hi = mean_std_ci(gains)
+        ci = "t"
+        if len(sub) == 1:
+            lo, hi, ci = sub["gain_pp_ci_low"].iloc[0], sub["gain_pp_ci_high"].iloc[0], "bootstrap"
+        base = summary[summary["round"] == 0]["pass@1"].mean()
+        rows.append({"method": f"{sub['policy'].iloc[0].rsplit('-', 1)[-1]}@r{rnd}", "label": f"{label}, round {rnd}",
+                     "n_seeds": len(sub), "seeds": ";".join(str(x) for x in sub["seed"]), "base_pass@1_mean": base,
+                     "gain_pp_mean": mean, "gain_pp_std": std, "gain_pp_ci_low": lo, "gain_pp_ci_high": hi,
+                     "ci_method": ci, "gains_pp": ";".join(f"{g:.2f}" for g in gains),
+                     "tokens_generated_mean": math.nan, "n_untrained": int((~sub["trained"].astype(bool)).sum())})
+    return rows
+
+
+def method_rows(summaries: dict, specs: dict, overlaps: dict, band: Sequence[float] = DEFAULT_BAND,
+                notes: dict | None = None) -> pd.DataFrame:
+    """The method table: one row per (study, method) of every run study (per round for a rounds
+    study), with gain mean +/- std, per-seed gains, CI, tokens generated and computed notes.
+    ``specs``: study -> kind, dataset, model, domain (and ``label`` of a rounds study's method);
+    ``notes``: method -> its fixed note from the config."""
+    notes = notes or {}
+    rows = []
+    for study, spec in specs.items():
+        summary = summaries[study]
+        if spec["kind"] == "rounds":
+            records = _round_method_rows(summary, spec["label"])
+        else:
+            records = summary.to_dict("records")
+        for r in records:
+            row = {"study": study, "domain": spec["domain"], "dataset": spec["dataset"], "model": spec["model"],
+                   "method": r["method"], "label": r["label"], "n_seeds": int(r["n_seeds"]), "seeds": str(r["seeds"]),
+                   "base_pass@1": float(r["base_pass@1_mean"]), "gain_pp_mean": float(r["gain_pp_mean"]),
+                   "gain_pp_std": float(r["gain_pp_std"]), "gains_pp": str(r["gains_pp"]),
+                   "gain_pp_ci_low": float(r["gain_pp_ci_low"]), "gain_pp_ci_high": float(r["gain_pp_ci_high"]),
+                   "ci_method": r["ci_method"], "tokens_generated": float(r.get("tokens_generated_mean", math.nan)),
+                   "n_untrained": int(r.get("n_untrained", 0))}
+            row["note"] = _method_notes(row, overlaps[spec["dataset"]], band, notes.get(r["method"].split("@")[0]))
+            rows.append(row)
+    df = pd.DataFrame(rows)
+    # the seed document's order: by gain, largest first (ties: study, method)
+    return df.sort_values(["gain_pp_mean", "study", "method"], ascending=[False, True, True]).reset_index(drop=True)
+
+
 # ---- cost ---------------------------------------------------------------------------------------
 
-GPU_RULES = ("sample_first_attempts", "sample_retries", "sample_evaluation", "train_adapter")
+GPU_RULES = ("sample_first_attempts", "sample_retries", "sample_extra_attempts", "sample_hints", "sample_evaluation",
+             "train_adapter")
 
 
 def benchmark_rule(path: str | Path) -> str:

@@ -216,3 +216,44 @@ rule tabulate_cost:
         jobs=lambda wildcards: cost_jobs(wildcards.study),
     script:
         "../scripts/tabulate_cost.py"
+
+
+# The method table (a conditions study with method_table: true, the paper's controls): every run
+# study's methods, with gains, seeds, tokens generated and notes computed from the runs.
+rule tabulate_methods:
+    input:
+        runs=f"{R}/studies/{{study}}/runs.csv",
+        summaries=[f"{R}/studies/{s}/summary.csv" for s in RUN_STUDIES],
+        overlaps=[f"{R}/data/{config['studies'][s]['dataset']}/overlap.json" for s in RUN_STUDIES],
+        code=code("scripts/tabulate_methods.py"),
+    output:
+        table=report(
+            f"{R}/tables/{{study}}.tex",
+            caption="../report/table_methods.rst",
+            category="LaTeX tables",
+            labels={"study": "{study}"},
+        ),
+        methods=report(
+            f"{R}/studies/{{study}}/methods.csv",
+            caption="../report/study_methods.rst",
+            category="Tables",
+            subcategory="{study}",
+            labels={"study": "{study}", "file": "methods"},
+        ),
+        numbers=f"{R}/studies/{{study}}/numbers.json",
+    log:
+        f"{R}/logs/tabulate_methods/{{study}}.log",
+    wildcard_constraints:
+        study="|".join(method_table_studies()),
+    conda:
+        "../envs/cpu.yaml"
+    params:
+        environment="main",
+        study=study_params,
+        studies=RUN_STUDIES,
+        specs=method_table_specs(),
+        notes={m: d["note"] for m, d in method_descriptions(RUN_STUDIES).items() if d["note"]},
+        band=lambda wildcards: config["studies"].get("scale", {}).get("band", [0.3, 0.6]),
+        bootstrap=BOOTSTRAP,
+    script:
+        "../scripts/tabulate_methods.py"

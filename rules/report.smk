@@ -101,6 +101,34 @@ rule plot_round_study:
         "../scripts/plot_study.py"
 
 
+rule plot_gain_curve:
+    input:
+        runs=f"{R}/studies/{{study}}/runs.csv",
+        summary=f"{R}/studies/{{study}}/summary.csv",
+        code=code("scripts/plot_gain_curve.py"),
+    output:
+        pdf=f"{R}/figures/{{study}}_curve.pdf",
+        png=report(
+            f"{R}/figures/{{study}}_curve.png",
+            caption="../report/figure_curve.rst",
+            category="Figures",
+            subcategory="{study}",
+            labels={"study": "{study}", "figure": "curve"},
+        ),
+    log:
+        f"{R}/logs/plot_gain_curve/{{study}}.log",
+    wildcard_constraints:
+        study="|".join(curve_studies()),
+    conda:
+        "../envs/cpu.yaml"
+    params:
+        environment="main",
+        study=study_params,
+        values=lambda wildcards: curve_values(wildcards.study),
+    script:
+        "../scripts/plot_gain_curve.py"
+
+
 rule tabulate_study:
     input:
         runs=f"{R}/studies/{{study}}/runs.csv",
@@ -118,7 +146,7 @@ rule tabulate_study:
     log:
         f"{R}/logs/tabulate_study/{{study}}.log",
     wildcard_constraints:
-        study="|".join(RUN_STUDIES) or "__none__",
+        study="|".join(s for s in RUN_STUDIES if s not in method_table_studies()) or "__none__",
     conda:
         "../envs/cpu.yaml"
     params:
@@ -147,6 +175,7 @@ rule write_paper_sections:
         studies={s: config["studies"][s] for s in config["studies"]},
         enabled=PAPER_STUDIES,
         figures={s: [Path(f).name for f in study_figures(s)] for s in STUDIES},
+        methods=method_descriptions(method_table_studies()),
     script:
         "../scripts/write_paper_sections.py"
 

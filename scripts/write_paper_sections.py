@@ -19,5 +19,6 @@ with rule_log(snakemake) as log:
         {Path(p).parent.name: read_json(p) for p in snakemake.input.datasets},
     )
     write_text(snakemake.output.sections, studies_tex(snakemake.params.studies, snakemake.params.enabled,
-                                                      snakemake.params.figures, provenance, values))
+                                                      snakemake.params.figures, provenance, values,
+                                                      snakemake.params.methods))
     log.info("%d numbers, %d studies", len(values), len(snakemake.params.enabled))

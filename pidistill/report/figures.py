@@ -43,6 +43,26 @@ def plot_condition_gains(summary: pd.DataFrame, runs: pd.DataFrame, title: str, 
         _save(fig, pdf_path, png_path)
 
 
+def plot_gain_curve(summary: pd.DataFrame, runs: pd.DataFrame, values: dict, xlabel: str, title: str, pdf_path,
+                    png_path) -> None:
+    """Gain against a setting of the methods (e.g. K retries): mean over seeds with std, seeds as dots."""
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(4.0, 2.8))
+        df = summary.assign(x=[values[m] for m in summary["method"]]).sort_values("x")
+        ax.errorbar(df["x"], df["gain_pp_mean"], yerr=df["gain_pp_std"].fillna(0.0), marker="o", color="#2f5d7c",
+                    capsize=4, lw=1.2)
+        for method, x in values.items():
+            seeds = runs[runs["method"] == method]
+            ax.scatter([x] * len(seeds), seeds["gain_pp"], color="#1b1b1b", s=10, zorder=3)
+        ax.axhline(0, color="0.3", lw=0.8)
+        ax.set_xticks(sorted(set(values.values())))
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("gain in pass@1 (pp)")
+        n = int(summary["n_seeds"].max())
+        ax.set_title(f"{title} (mean $\\pm$ std over {n} seed{'s' if n > 1 else ''}; dots: seeds)", fontsize=8)
+        _save(fig, pdf_path, png_path)
+
+
 def plot_training_curves(curves: pd.DataFrame, labels: dict, title: str, pdf_path, png_path) -> None:
     """Training loss by step for each condition (first seed), from the trainer's log history."""
     with plt.rc_context(STYLE):

@@ -236,3 +236,32 @@ def cost_table(study: str, title: str, rows: pd.DataFrame, device: str) -> str:
                "cost if it ran by itself, its shared jobs included in full. Sharing saved "
                f"{num(total['saved_compute'], digits)} {unit_c} ({pct(saved, 0)}\\% of the alone total).")
     return _table("lrrrrrr", header, body, caption, f"tab:{study}")
+
+
+def _tokens(x: float) -> str:
+    if is_missing(x):
+        return "--"
+    return f"{x / 1000:.1f}k" if x >= 1000 else f"{x:.0f}"
+
+
+def methods_table(study: str, title: str, rows: pd.DataFrame, bootstrap: dict | None = None) -> str:
+    """The method table: one row per (study, method), largest gain first."""
+    body = []
+    marked = False
+    for r in rows.to_dict("records"):
+        ci = _ci(r["gain_pp_ci_low"], r["gain_pp_ci_high"])
+        if r["ci_method"] == "bootstrap" and ci != "--":
+            ci += BOOT_MARK
+            marked = True
+        per_seed = ", ".join(pp(float(g)) for g in str(r["gains_pp"]).split(";") if g)
+        body.append([esc(r["label"]), f"\\texttt{{{esc(r['model'])}}}", f"\\texttt{{{esc(r['dataset'])}}}",
+                     _pm(r["gain_pp_mean"], r["gain_pp_std"]), per_seed, ci, str(r["n_seeds"]),
+                     _tokens(r["tokens_generated"]), f"\\texttt{{{esc(r['study'])}}}", esc(r["note"])])
+    header = ["Method", "Model", "Dataset", "Gain (pp)", "Per seed", "95\\% CI", "Seeds", "Tokens", "Study", "Note"]
+    caption = (f"{esc(title)}: every method of every study, largest mean gain first; gains in test pass@1 against "
+               "the same seed's base policy, mean $\\pm$ std over seeds. Tokens: generated for the training set "
+               "(first attempts, the source's candidates, hints; mean over seeds), counted by the generating model's "
+               "tokenizer. The notes are computed from the runs: single seed, a baseline outside the band where retry "
+               "helps, train/test overlap, a 95\\% CI that includes zero."
+               + (_boot_note(bootstrap) if marked else ""))
+    return _table("lllrp{2.4cm}lrrlp{4.2cm}", header, body, caption, f"tab:{study}")
