@@ -279,7 +279,16 @@ def method_rows(summaries: dict, specs: dict, overlaps: dict, band: Sequence[flo
                    "n_untrained": int(r.get("n_untrained", 0))}
             row["note"] = _method_notes(row, overlaps[spec["dataset"]], band, notes.get(r["method"].split("@")[0]))
             rows.append(row)
-    df = pd.DataFrame(rows)
+    # a run that several studies share (try again at seed 1 is a condition of pi_content, k_retries
+    # and controls) is one row, naming every study it belongs to
+    merged: dict[tuple, dict] = {}
+    for row in rows:
+        key = (row["dataset"], row["model"], row["method"], row["seeds"])
+        if key in merged:
+            merged[key]["study"] += ", " + row["study"]
+        else:
+            merged[key] = row
+    df = pd.DataFrame(list(merged.values()))
     # the seed document's order: by gain, largest first (ties: study, method)
     return df.sort_values(["gain_pp_mean", "study", "method"], ascending=[False, True, True]).reset_index(drop=True)
 

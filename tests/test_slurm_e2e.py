@@ -31,7 +31,8 @@ CONFIG = ["--configfile", "config/config.yaml", "tests/configs/slurm.yaml"]
 # Written by the cluster_run fixture: environments.main is a stand-in venv, so the jobs go through
 # scripts/_repo.py's switch to a configured environment as the paper's generation jobs do.
 ENVIRONMENTS = "tests/configs/environments.yaml"
-GPU_RULES = {"sample_first_attempts", "sample_retries", "sample_evaluation", "train_adapter"}
+GPU_RULES = {"sample_first_attempts", "sample_retries", "sample_extra_attempts", "sample_hints", "sample_evaluation",
+             "train_adapter"}
 LOCAL_RULES = {"plot_condition_study", "plot_round_study", "tabulate_study", "write_paper_sections", "build_paper",
                "resolve_model", "evaluate_policy", "build_sft_pairs", "aggregate_study"}
 # site values for a 2-core CI machine; partitions and GPU model keep the profile's defaults
@@ -122,7 +123,7 @@ def test_rule_logs_show_where_each_job_ran(cluster_run):
     workdir, _, jobs = cluster_run
     runs = workdir / "results" / "runs" / "toy_code" / "tiny" / "seed1" / "base"
     gpu_log = (runs / "r1-tests" / "logs" / "train_adapter.log").read_text()
-    cpu_log = (runs / "r1-tests" / "logs" / "verify_retries.log").read_text()
+    cpu_log = (runs / "logs" / "verify_sources" / "retry-tests-k1" / "samples.log").read_text()
     ids = {job["id"] for job in jobs}
     m = re.search(r"slurm job (\d+) in partition gpu, CUDA_VISIBLE_DEVICES=(\S+)", gpu_log)
     assert m and m.group(1) in ids and m.group(2) == "0", gpu_log[:2000]
@@ -135,8 +136,9 @@ def test_jobs_ran_in_the_configured_environment(cluster_run, standin):
     workdir, _, _ = cluster_run
     runs = workdir / "results" / "runs" / "toy_code" / "tiny" / "seed1" / "base"
     logs = [runs / "logs" / "sample_first_attempts.log", runs / "logs" / "sample_evaluation.log",
-            runs / "r1-tests" / "logs" / "sample_retries.log", runs / "r1-tests" / "logs" / "train_adapter.log",
-            runs / "r1-tests" / "logs" / "verify_retries.log"]
+            runs / "sources" / "retry-tests-k1" / "logs" / "sample_retries.log",
+            runs / "r1-tests" / "logs" / "train_adapter.log",
+            runs / "logs" / "verify_sources" / "retry-tests-k1" / "samples.log"]
     for log in logs:
         text = log.read_text()
         m = re.search(r"^\S+ \S+ pidistill INFO python (\S+)$", text, re.M)

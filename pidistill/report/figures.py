@@ -28,7 +28,8 @@ def _save(fig, pdf_path: str | Path, png_path: str | Path) -> None:
 def plot_condition_gains(summary: pd.DataFrame, runs: pd.DataFrame, title: str, pdf_path, png_path) -> None:
     """Bar per condition: mean gain over seeds (pp) with std error bars and each seed as a dot."""
     with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(4.8, 2.8))
+        many = len(summary) > 4  # long label lists are slanted so they do not run into each other
+        fig, ax = plt.subplots(figsize=(max(4.8, 0.55 * len(summary) + 1.5), 2.8))
         x = range(len(summary))
         std = summary["gain_pp_std"].fillna(0.0)
         ax.bar(x, summary["gain_pp_mean"], yerr=std, capsize=4, color="#7aa6c2", edgecolor="#2f5d7c", width=0.6)
@@ -36,7 +37,7 @@ def plot_condition_gains(summary: pd.DataFrame, runs: pd.DataFrame, title: str, 
             seeds = runs[runs["method"] == method]
             ax.scatter([i] * len(seeds), seeds["gain_pp"], color="#1b1b1b", s=10, zorder=3)
         ax.axhline(0, color="0.3", lw=0.8)
-        ax.set_xticks(list(x), summary["label"], rotation=0)
+        ax.set_xticks(list(x), summary["label"], rotation=35 if many else 0, ha="right" if many else "center")
         ax.set_ylabel("gain in pass@1 (pp)")
         n = int(summary["n_seeds"].max())
         ax.set_title(f"{title} (mean $\\pm$ std over {n} seed{'s' if n > 1 else ''}; dots: seeds)", fontsize=8)
@@ -45,12 +46,13 @@ def plot_condition_gains(summary: pd.DataFrame, runs: pd.DataFrame, title: str, 
 
 def plot_gain_curve(summary: pd.DataFrame, runs: pd.DataFrame, values: dict, xlabel: str, title: str, pdf_path,
                     png_path) -> None:
-    """Gain against a setting of the methods (e.g. K retries): mean over seeds with std, seeds as dots."""
+    """Gain against a setting of the methods (e.g. K retries): mean over seeds with its 95% CI (over
+    seeds, or the paired bootstrap for one seed), each seed a dot."""
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(4.0, 2.8))
         df = summary.assign(x=[values[m] for m in summary["method"]]).sort_values("x")
-        ax.errorbar(df["x"], df["gain_pp_mean"], yerr=df["gain_pp_std"].fillna(0.0), marker="o", color="#2f5d7c",
-                    capsize=4, lw=1.2)
+        ci = [(df["gain_pp_mean"] - df["gain_pp_ci_low"]).fillna(0.0), (df["gain_pp_ci_high"] - df["gain_pp_mean"]).fillna(0.0)]
+        ax.errorbar(df["x"], df["gain_pp_mean"], yerr=ci, marker="o", color="#2f5d7c", capsize=4, lw=1.2)
         for method, x in values.items():
             seeds = runs[runs["method"] == method]
             ax.scatter([x] * len(seeds), seeds["gain_pp"], color="#1b1b1b", s=10, zorder=3)
@@ -59,7 +61,7 @@ def plot_gain_curve(summary: pd.DataFrame, runs: pd.DataFrame, values: dict, xla
         ax.set_xlabel(xlabel)
         ax.set_ylabel("gain in pass@1 (pp)")
         n = int(summary["n_seeds"].max())
-        ax.set_title(f"{title} (mean $\\pm$ std over {n} seed{'s' if n > 1 else ''}; dots: seeds)", fontsize=8)
+        ax.set_title(f"{title} (mean of {n} seed{'s' if n > 1 else ''}, 95% CI; dots: seeds)", fontsize=8)
         _save(fig, pdf_path, png_path)
 
 

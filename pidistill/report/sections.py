@@ -48,8 +48,9 @@ def _conditions(name: str, study: dict, figures: list[str], methods: dict | None
     r = _quoter(name)
     seeds = len(study["seeds"])
     text = (
-        f"Each condition is one round of a method (its candidates, filtered to the ones that pass, and training on "
-        f"the pairs: problem without PI or failed attempt $\\to$ kept solution), on "
+        f"Each condition is one round of a method: its candidate solutions (by default retries of the failed first "
+        f"attempts), its filter (by default: the ones that pass), and training on the pairs (problem without PI or "
+        f"failed attempt $\\to$ kept solution), on "
         f"\\texttt{{{esc(study['dataset'])}}} with \\texttt{{{esc(study['model'])}}}, over {seeds} seed"
         f"{'s' if seeds > 1 else ''}. The base policy solves {r('base')}\\% of the test problems (pass@1, "
         f"mean over seeds). The largest mean gain is {r('best_gain')}\\,pp ({r('best')}), the smallest "
