@@ -22,7 +22,7 @@ from collections import defaultdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-COPY = ["Snakefile", "rules", "scripts", "config", "envs", "paper", "pidistill"]
+COPY = ["Snakefile", "rules", "scripts", "config", "envs", "paper", "pidistill", "profiles", "report"]
 
 
 def scratch_copy(dest: Path) -> Path:

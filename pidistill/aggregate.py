@@ -116,7 +116,7 @@ def condition_summary(runs: pd.DataFrame, order: Sequence[str]) -> pd.DataFrame:
             "ci_method": ci_method, "gains_pp": ";".join(f"{g:.2f}" for g in gains),
             "n_pairs_mean": sub["n_pairs"].mean(), "retry_success_rate_mean": sub["retry_success_rate"].mean(),
             "n_untrained": int((~sub["trained"]).sum()),
-            "tokens_generated_mean": sub["tokens_generated"].mean(),
+            "tokens_generated_mean": sub["tokens_generated"].mean() if "tokens_generated" in sub else math.nan,
         })
     return pd.DataFrame(rows)
 

@@ -173,7 +173,7 @@ def train_grpo(
     threads: int = 1, revision: str | None = None, chat_template_kwargs: dict | None = None,
 ) -> dict:
     """Train one round's LoRA adapter with GRPO into ``out_dir``; returns the training summary."""
-    from pidistill.sft import finish, lora_model, load_parent, save_adapter, setup_torch
+    from pidistill.sft import finish, load_parent, lora_model, save_adapter, setup_torch, trainer_arguments
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -204,28 +204,15 @@ def train_grpo(
     summary["parent_weights"] = {"model": resolved.model, "adapter": resolved.adapter}
     tokenizer.padding_side = "left"  # GRPOTrainer generates from left-padded prompts
     args = GRPOConfig(
-        output_dir=str(out_dir / "_trainer"),
-        max_steps=settings.steps,
-        per_device_train_batch_size=settings.batch_size,
-        gradient_accumulation_steps=settings.grad_accum,
+        **trainer_arguments(out_dir, settings, seed, cuda),
         num_generations=settings.num_generations,
         max_completion_length=settings.max_completion_length,
         temperature=settings.temperature,
         top_p=settings.top_p,
         beta=settings.kl_beta,
-        learning_rate=settings.learning_rate,
         lr_scheduler_type="constant",
-        logging_steps=1,
-        save_strategy="no",
-        report_to=[],
-        seed=seed,
-        data_seed=seed,
-        use_cpu=not cuda,
-        bf16=settings.bf16 and cuda,
-        gradient_checkpointing=settings.gradient_checkpointing,
         chat_template_kwargs=dict(chat_template_kwargs or {}),
         log_completions=False,
-        disable_tqdm=False,
     )
     by_id = {p.id: p for p in problems}
     reward = FailureShapedReward(by_id, failed_answers(first_verdicts), settings.beta, verifier)

@@ -169,6 +169,27 @@ def finish(trainer, out_dir: Path, summary: dict, history_keys: Sequence[str] = 
     return summary
 
 
+def trainer_arguments(out_dir: Path, settings, seed: int, cuda: bool) -> dict:
+    """What every trainer's TRL config shares: steps, batch, learning rate, seeds, device and
+    precision, a log line per step, no checkpoints, the scratch directory (removed after)."""
+    return dict(
+        output_dir=str(out_dir / "_trainer"),
+        max_steps=settings.steps,
+        per_device_train_batch_size=settings.batch_size,
+        gradient_accumulation_steps=settings.grad_accum,
+        learning_rate=settings.learning_rate,
+        logging_steps=1,
+        save_strategy="no",
+        report_to=[],
+        seed=seed,
+        data_seed=seed,
+        use_cpu=not cuda,
+        bf16=settings.bf16 and cuda,
+        gradient_checkpointing=settings.gradient_checkpointing,
+        disable_tqdm=False,
+    )
+
+
 def train_adapter(
     pairs: Sequence[dict], model: str, parent_adapters: Sequence[str], settings: TrainSettings, seed: int,
     out_dir: str | Path, threads: int = 1, revision: str | None = None,
@@ -204,24 +225,11 @@ def train_adapter(
         summary["continued_from"] = resolved.adapter
     summary["parent_weights"] = {"model": resolved.model, "adapter": resolved.adapter}
     args = SFTConfig(
-        output_dir=str(out_dir / "_trainer"),
-        max_steps=settings.steps,
-        per_device_train_batch_size=settings.batch_size,
-        gradient_accumulation_steps=settings.grad_accum,
-        learning_rate=settings.learning_rate,
+        **trainer_arguments(out_dir, settings, seed, cuda),
         warmup_steps=int(settings.warmup_ratio * settings.steps),
         lr_scheduler_type="constant_with_warmup" if settings.warmup_ratio else "constant",
-        logging_steps=1,
-        save_strategy="no",
-        report_to=[],
-        seed=seed,
-        data_seed=seed,
-        use_cpu=not cuda,
-        bf16=settings.bf16 and cuda,
-        gradient_checkpointing=settings.gradient_checkpointing,
         completion_only_loss=True,
         max_length=settings.max_length,
-        disable_tqdm=False,
     )
     data = Dataset.from_list([{"prompt": p["prompt"], "completion": p["completion"]} for p in pairs])
     trainer = SFTTrainer(model=net, args=args, train_dataset=data, processing_class=tokenizer)

@@ -55,11 +55,10 @@ def test_policy_paths():
 
 def test_study_runs_share_the_base(demo):
     runs = study_runs(demo, "pi_content")
-    assert len(runs) == 3 * (1 + 4)
+    assert len(runs) == len(demo["studies"]["pi_content"]["seeds"]) * (1 + 4)
     assert {r.policy for r in runs if r.seed == 1} == {"base", "base/r1-gold", "base/r1-gibberish", "base/r1-wrong", "base/r1-tryagain"}
     rounds = study_runs(demo, "iterative")
-    assert [r.policy for r in rounds] == ["base", "base/r1-tryagain", "base/r1-tryagain/r2-tryagain",
-                                          "base/r1-tryagain/r2-tryagain/r3-tryagain"]
+    assert [r.policy for r in rounds] == ["base", "base/r1-tryagain", "base/r1-tryagain/r2-tryagain"]
 
 
 def test_canonical_sorts_mappings_not_lists():

@@ -298,7 +298,7 @@ def test_derived_studies_validate_and_default_their_sources(demo, repo):
 @pytest.mark.parametrize("mutate, message", [
     (lambda c: c["studies"]["amortized"].update({"from": "pi_content"}), r"is of kind 'conditions'; kind 'amortized'"),
     (lambda c: c["studies"]["amortized"].update({"from": "nosuch"}), r"unknown study 'nosuch'"),
-    (lambda c: c["studies"]["amortized"].update(round=9), r"amortized\.round: study 'iterative' has only 3 rounds"),
+    (lambda c: c["studies"]["amortized"].update(round=9), r"amortized\.round: study 'iterative' has only 2 rounds"),
     (lambda c: c["studies"]["levels"].pop("from"), r"studies\.levels: 'from' is a required property"),
     (lambda c: c["studies"]["scale"].update(band=[0.6, 0.3]), r"scale\.band"),
     (lambda c: c["studies"]["domains"].update(methods=["nosuch"]), r"unknown method 'nosuch'"),

@@ -14,8 +14,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
-COPY = ["Snakefile", "rules", "scripts", "config", "envs", "paper", "pidistill", "slurm", "report", "tests/configs",
-        "tests/data"]
+COPY = ["Snakefile", "rules", "scripts", "config", "envs", "paper", "pidistill", "profiles", "slurm", "report",
+        "tests/configs", "tests/data"]
 HAVE_LATEX = shutil.which("latexmk") is not None and shutil.which("pdflatex") is not None
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 DATA_SUFFIXES = {".csv", ".tex", ".json", ".jsonl", ".safetensors"}

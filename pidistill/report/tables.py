@@ -37,6 +37,13 @@ def _ci(lo: float, hi: float, f=pp) -> str:
 BOOT_MARK = "$^{b}$"
 
 
+def _gain_ci(r: dict) -> tuple[str, bool]:
+    """A row's 95% CI cell, marked when it is a paired bootstrap (one seed); and whether it is."""
+    ci = _ci(r["gain_pp_ci_low"], r["gain_pp_ci_high"])
+    boot = r.get("ci_method") == "bootstrap" and ci != "--"
+    return ci + (BOOT_MARK if boot else ""), boot
+
+
 def _boot_note(bootstrap: dict | None, lead: str = "a single seed; the 95\\% CI is") -> str:
     n = f"{bootstrap['samples']} " if bootstrap else ""
     return (f" {BOOT_MARK}: {lead} a paired bootstrap over the test problems ({n}resamples, "
@@ -74,10 +81,8 @@ def conditions_table(study: str, title: str, summary: pd.DataFrame, runs: pd.Dat
     for r in summary.to_dict("records"):
         sub = runs[runs["method"] == r["method"]].sort_values("seed")
         per_seed = ", ".join(pp(g) for g in sub["gain_pp"])
-        ci = _ci(r["gain_pp_ci_low"], r["gain_pp_ci_high"])
-        if r.get("ci_method") == "bootstrap" and ci != "--":
-            ci += BOOT_MARK
-            marked = True
+        ci, boot = _gain_ci(r)
+        marked |= boot
         post = pct(r["pass@1_mean"]) if math.isnan(r["pass@1_std"]) else f"{pct(r['pass@1_mean'])} $\\pm$ {pct(r['pass@1_std'])}"
         body.append([
             esc(r["label"]), str(r["n_seeds"]), pct(r["base_pass@1_mean"]), post,
@@ -154,10 +159,8 @@ def levels_table(study: str, title: str, rows: pd.DataFrame, source_title: str, 
     marked = False
     for method, sub in rows.groupby("method", sort=False):
         for i, r in enumerate(sub.to_dict("records")):
-            ci = _ci(r["gain_pp_ci_low"], r["gain_pp_ci_high"])
-            if r["ci_method"] == "bootstrap" and ci != "--":
-                ci += BOOT_MARK
-                marked = True
+            ci, boot = _gain_ci(r)
+            marked |= boot
             body.append([esc(r["label"]) if i == 0 else "", str(r["level"]), str(r["n_problems"]),
                          pct(r["base_pass@1"]), pct(r["pass@1"]), _pm(r["gain_pp_mean"], r["gain_pp_std"]), ci])
     header = ["Condition", "Level", "Problems", "Base (\\%)", "After SFT (\\%)", "Gain (pp)", "95\\% CI"]
@@ -179,10 +182,8 @@ def lr_table(study: str, title: str, lr: pd.DataFrame, lr_title: str, bootstrap:
     body = []
     marked = False
     for r in lr.to_dict("records"):
-        ci = _ci(r["gain_pp_ci_low"], r["gain_pp_ci_high"])
-        if r.get("ci_method") == "bootstrap" and ci != "--":
-            ci += BOOT_MARK
-            marked = True
+        ci, boot = _gain_ci(r)
+        marked |= boot
         gain = _pm(r["gain_pp_mean"], r["gain_pp_std"])
         body.append([esc(r["label"]), _lr(r["learning_rate"]), "--" if is_missing(r["lora_r"]) else str(int(r["lora_r"])),
                      str(r["n_seeds"]), pct(r["base_pass@1_mean"]), pct(r["pass@1_mean"]),
@@ -199,10 +200,8 @@ def domains_table(study: str, title: str, rows: pd.DataFrame, bootstrap: dict | 
     body = []
     marked = False
     for r in rows.to_dict("records"):
-        ci = _ci(r["gain_pp_ci_low"], r["gain_pp_ci_high"])
-        if r["ci_method"] == "bootstrap" and ci != "--":
-            ci += BOOT_MARK
-            marked = True
+        ci, boot = _gain_ci(r)
+        marked |= boot
         body.append([esc(r["domain"]), f"\\texttt{{{esc(r['dataset'])}}}", f"\\texttt{{{esc(r['model'])}}}",
                      esc(r["label"]), str(r["n_seeds"]), pct(r["base_pass@1"]), _pm(r["gain_pp_mean"], r["gain_pp_std"]),
                      ci, esc(r["note"])])
@@ -249,10 +248,8 @@ def methods_table(study: str, title: str, rows: pd.DataFrame, bootstrap: dict | 
     body = []
     marked = False
     for r in rows.to_dict("records"):
-        ci = _ci(r["gain_pp_ci_low"], r["gain_pp_ci_high"])
-        if r["ci_method"] == "bootstrap" and ci != "--":
-            ci += BOOT_MARK
-            marked = True
+        ci, boot = _gain_ci(r)
+        marked |= boot
         per_seed = ", ".join(pp(float(g)) for g in str(r["gains_pp"]).split(";") if g)
         body.append([esc(r["label"]), f"\\texttt{{{esc(r['model'])}}}", f"\\texttt{{{esc(r['dataset'])}}}",
                      _pm(r["gain_pp_mean"], r["gain_pp_std"]), per_seed, ci, str(r["n_seeds"]),
