@@ -35,7 +35,8 @@ lock = _load("pidistill_envs_lock", ENVS / "lock.py")
 repo = _load("pidistill_repo", REPO / "scripts" / "_repo.py")  # outside Snakemake: sets the path only
 
 LOCKS = lock.names()
-GENERATION_SCRIPTS = ["scripts/sample_attempts.py", "scripts/sample_retries.py"]
+GENERATION_SCRIPTS = ["scripts/sample_attempts.py", "scripts/sample_retries.py", "scripts/sample_extra_attempts.py",
+                      "scripts/sample_hints.py"]
 # Modules that run only in the named environment (vLLM is not in main and imported only there).
 ONLY_IN = {"pidistill/generation/vllm_backend.py": "vllm"}
 # Import names that the driver's installed distributions cannot map (not installed in .venv).

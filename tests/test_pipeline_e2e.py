@@ -147,6 +147,52 @@ def test_lineage_paths_and_sharing(built):
         assert (runs / "base" / child / "adapter" / "training.json").exists()
 
 
+def test_method_catalogue(built):
+    """One method per source kind and trainer: sources are shared jobs, the filters and trainers did
+    what the methods say, and the method table and the K curve are made from the runs."""
+    results = built / "results"
+    base = results / "runs" / "toy_math" / "tiny" / "seed1" / "base"
+    sources = sorted(p.name for p in (base / "sources").iterdir())
+    # try again (and the LR sweep, k_retries' K=1), gold, K=2, the hint, the stronger model's retries,
+    # double-sample and frontier-rejection (one job), compute-matched
+    assert sources == sorted(["retry-none-k1", "retry-gold-k1", "retry-none-k2",
+                              next(s for s in sources if s.startswith("retry-hint-k1-hint-tiny_strong-")),
+                              "retry-none-k1-by-tiny_strong", "samples-n4", "resample-x2"])
+    stats = {m: json.loads((base / f"r1-{m}" / "round_stats.json").read_text())
+             for m in ("tryagain", "double_sample", "frontier_rejection", "rejection_sft", "compute_matched", "iprs")}
+    first = [json.loads(line) for line in (base / "first_attempts.verdicts.jsonl").read_text().splitlines()]
+    samples = [json.loads(line) for line in (base / "sources/samples-n4/samples.verdicts.jsonl").read_text().splitlines()]
+    assert len(samples) == 4 * 40 and all(r["tokens"] > 0 for r in samples if r["completion"])
+    failed = {r["id"] for r in first if not r["passed"]}
+    # frontier-rejection keeps the double-sample's passing samples of problems with a failed first attempt
+    assert stats["double_sample"]["n_kept"] == sum(r["passed"] for r in samples)
+    assert stats["frontier_rejection"]["n_kept"] == sum(r["passed"] and r["id"] in failed for r in samples)
+    assert stats["rejection_sft"]["n_kept"] == sum(r["passed"] for r in first) and stats["rejection_sft"]["tokens_source"] == 0
+    assert stats["compute_matched"]["n_retries"] == 2 * len([r for r in first if not r["passed"]])
+    assert stats["tryagain"]["tokens_first_attempts"] == sum(r["tokens"] for r in first) > 0
+    assert stats["iprs"]["n_pairs"] == 0 and stats["iprs"]["trainer"] == "grpo"
+    grpo = json.loads((base / "r1-iprs" / "adapter" / "training.json").read_text())
+    assert grpo["trained"] and grpo["n_prompts"] == len(failed)
+    assert (base / "r1-full_ft" / "adapter" / "model.safetensors").exists()
+    assert not (base / "r1-full_ft" / "adapter" / "adapter_config.json").exists()
+    # another model retried: the log names it, and the student's adapters were not loaded
+    log = (base / "sources/retry-none-k1-by-tiny_strong/logs/sample_retries.log").read_text()
+    assert "by results/models/tiny_strong" in log
+    # the wrong-answer / shuffled-tests donors: an assignment, never the problem itself
+    donors = json.loads((results / "data/toy_code/pi_donors/other_tests-seed1.json").read_text())
+    assert donors["donors"] and all(r != d for r, d in donors["donors"].items())
+    assert sorted(donors["donors"].values()) == sorted(donors["donors"])  # a permutation
+    assert "derangement_collisions" in donors
+    table = pd.read_csv(results / "studies" / "controls" / "methods.csv")
+    controls = set(table[table["study"].str.contains("controls")]["method"])
+    assert {"rejection_sft", "double_sample", "frontier_rejection", "compute_matched", "cross_hint", "cross_retry",
+            "iprs", "full_ft"} <= controls
+    assert len(table) == len(table.drop_duplicates(["dataset", "model", "method", "seeds"]))  # shared runs once
+    assert table["note"].str.contains("single seed").any()
+    assert "Compute-matched (2x)" in (results / "paper" / "studies.tex").read_text()
+    assert (results / "figures" / "k_retries_curve.png").stat().st_size > 5000
+
+
 def test_rule_logs_name_the_host_and_the_interpreter(built):
     for log in (built / "results").rglob("*.log"):
         if log.parent.name == "logs" or "logs" in log.parts:
@@ -172,50 +218,58 @@ def test_second_run_has_nothing_to_do(built):
 # ---- what an edit replans: exactly the jobs that run the edited code or read the edited value -------
 
 # the e2e DAG: toy_math seeds 1 and 2 (pi_content: gold, tryagain; iterative: 2 rounds of tryagain on
-# seed 1, round 1 shared; lr_sweep: tryagain (shared) and tryagain_lr3e3 on seed 1), toy_code seed 1
-# (code_retry: tryagain, tests), mini_math500 seed 1 (file_math: tryagain), and the derived studies:
-# amortized (from iterative), levels (pi_content), scale (figure over the 4 conditions studies, LR table of
+# seed 1, round 1 shared; lr_sweep: tryagain (shared) and tryagain_lr3e3; k_retries: tryagain and K=2;
+# controls on seed 1: rejection-sampling SFT, double-sample and frontier-rejection (one shared samples
+# job), compute-matched, cross-model hint (hints by tiny_strong) and retry (by tiny_strong), IPRS (GRPO),
+# full fine-tune), toy_code seed 1 (code_retry: tryagain, tests, other_tests (the donors' assignment);
+# controls_graded: tryagain, graded), mini_math500 seed 1 (file_math: tryagain), and the derived studies:
+# amortized (from iterative), levels (pi_content), scale (figure over the conditions studies, LR table of
 # lr_sweep), domains (tryagain of pi_content, code_retry, file_math), cost (benchmarks of every run study)
+# and the method table (controls: every run study's methods)
 REPORT_TAIL = {"write_paper_sections": 1, **({"build_paper": 1, "all": 1} if HAVE_LATEX else {})}
 SCALE = {"plot_scale": 1, "tabulate_scale": 1}
-DERIVED = {"tabulate_amortized": 1, "tabulate_levels": 1, **SCALE, "tabulate_domains": 1, "tabulate_cost": 1}
-EVERYTHING_OF_THE_TOY_DATASETS = {  # not the demo model, not file_math (its dataset is a local file)
-    "prepare_dataset": 2, "detect_overlap": 2, "sample_first_attempts": 4, "verify_samples": 23, "sample_retries": 8,
-    "build_sft_pairs": 8, "train_adapter": 8, "sample_evaluation": 11, "evaluate_policy": 11,
-    "aggregate_study": 4, "plot_condition_study": 3, "plot_round_study": 1, "tabulate_study": 4, **DERIVED,
+DERIVED = {"tabulate_amortized": 1, "tabulate_levels": 1, **SCALE, "tabulate_domains": 1, "tabulate_cost": 1,
+           "tabulate_methods": 1}
+EVERYTHING_OF_THE_TOY_DATASETS = {  # not the demo models, not file_math (its dataset is a local file)
+    "prepare_dataset": 2, "detect_overlap": 2, "sample_first_attempts": 4, "verify_samples": 39, "sample_retries": 11,
+    "sample_extra_attempts": 2, "sample_hints": 1, "assign_pi_donors": 1, "build_sft_pairs": 19, "train_adapter": 19,
+    "sample_evaluation": 22, "evaluate_policy": 22, "aggregate_study": 7, "plot_condition_study": 6,
+    "plot_round_study": 1, "plot_gain_curve": 1, "tabulate_study": 6, **DERIVED, **REPORT_TAIL,
+}
+CODE_VERIFICATION_AND_AFTER = {  # the 9 code verifications (first attempts, 3 retry sources, 5 evaluations)
+    "verify_samples": 9, "assign_pi_donors": 1, "sample_retries": 3, "build_sft_pairs": 4, "train_adapter": 4,
+    "sample_evaluation": 4, "evaluate_policy": 5, "aggregate_study": 2, "plot_condition_study": 2, "tabulate_study": 2,
+    **SCALE, "tabulate_domains": 1, "tabulate_cost": 1, "tabulate_methods": 1, **REPORT_TAIL,
+}
+MATH_VERIFICATION_AND_AFTER = {  # toy_math: 3 first attempts, 10 sources, 17 evaluations; mini_math500: 1, 1, 2
+    "verify_samples": 34, "sample_retries": 9, "sample_extra_attempts": 1, "build_sft_pairs": 16, "train_adapter": 16,
+    "sample_evaluation": 16, "evaluate_policy": 19, "aggregate_study": 6, "plot_condition_study": 5,
+    "plot_round_study": 1, "plot_gain_curve": 1, "tabulate_study": 5, "sample_first_attempts": 1, **DERIVED,
     **REPORT_TAIL,
-}
-CODE_VERIFICATION_AND_AFTER = {  # the 6 code verifications (first attempts, 2 retries, 3 evaluations)
-    "verify_samples": 6, "sample_retries": 2, "build_sft_pairs": 2, "train_adapter": 2, "sample_evaluation": 2,
-    "evaluate_policy": 3, "aggregate_study": 1, "plot_condition_study": 1, "tabulate_study": 1,
-    **SCALE, "tabulate_domains": 1, "tabulate_cost": 1, **REPORT_TAIL,
-}
-MATH_VERIFICATION_AND_AFTER = {  # toy_math: 3 first attempts, 6 retries, 8 evaluations; mini_math500: 1, 1, 2
-    "verify_samples": 21, "sample_retries": 7, "build_sft_pairs": 7, "train_adapter": 7, "sample_evaluation": 7,
-    "evaluate_policy": 10, "aggregate_study": 4, "plot_condition_study": 3, "plot_round_study": 1,
-    "tabulate_study": 4, "sample_first_attempts": 1, **DERIVED, **REPORT_TAIL,
 }
 # pidistill/domains/math_benchmarks.py (the math500 loader's module) imports the math verifier (last_boxed,
 # for MATH training answers), so editing the verifier's code also prepares mini_math500 again, and so
 # reruns its base policy's first attempts and evaluation too
 MATH_VERIFIER_CODE_AND_AFTER = {
     **MATH_VERIFICATION_AND_AFTER, "prepare_dataset": 1, "detect_overlap": 1, "sample_first_attempts": 2,
-    "sample_evaluation": 8,
+    "sample_evaluation": 17,
 }
-MATH_EVALUATION_AND_AFTER = {  # the 8 toy_math evaluations and the 3 toy-math studies' reports
-    "sample_evaluation": 8, "verify_samples": 8, "evaluate_policy": 8, "aggregate_study": 3,
-    "plot_condition_study": 2, "plot_round_study": 1, "tabulate_study": 3, **DERIVED, **REPORT_TAIL,
+MATH_EVALUATION_AND_AFTER = {  # the 17 toy_math evaluations and the 5 toy-math studies' reports
+    "sample_evaluation": 17, "verify_samples": 17, "evaluate_policy": 17, "aggregate_study": 5,
+    "plot_condition_study": 4, "plot_round_study": 1, "plot_gain_curve": 1, "tabulate_study": 4, **DERIVED,
+    **REPORT_TAIL,
 }
 ONE_STUDY_REPORT = {  # pi_content's report, and the derived tables that show its methods' labels
     "aggregate_study": 1, "plot_condition_study": 1, "tabulate_study": 1, "tabulate_levels": 1, **SCALE,
-    "tabulate_domains": 1, **REPORT_TAIL,
+    "tabulate_domains": 1, "tabulate_methods": 1, **REPORT_TAIL,
 }
 EVERY_STUDY_REPORT_BUT_COST = {  # what reads the bootstrap: every study's statistics, not the cost table
-    "aggregate_study": 5, "plot_condition_study": 4, "plot_round_study": 1, "tabulate_study": 5,
-    "tabulate_amortized": 1, "tabulate_levels": 1, **SCALE, "tabulate_domains": 1, **REPORT_TAIL,
+    "aggregate_study": 8, "plot_condition_study": 7, "plot_round_study": 1, "plot_gain_curve": 1,
+    "tabulate_study": 7, "tabulate_amortized": 1, "tabulate_levels": 1, **SCALE, "tabulate_domains": 1,
+    "tabulate_methods": 1, **REPORT_TAIL,
 }
-EVERY_TABLE = {"tabulate_study": 5, "tabulate_amortized": 1, "tabulate_levels": 1, "tabulate_scale": 1,
-               "tabulate_domains": 1, "tabulate_cost": 1, **REPORT_TAIL}
+EVERY_TABLE = {"tabulate_study": 7, "tabulate_amortized": 1, "tabulate_levels": 1, "tabulate_scale": 1,
+               "tabulate_domains": 1, "tabulate_cost": 1, "tabulate_methods": 1, **REPORT_TAIL}
 
 
 def append(path: Path, text: str = "\n# edited\n") -> None:
@@ -252,7 +306,8 @@ EDITS = {
     "a math-only verifier option": (lambda w: set_config(w, "verifier.answer_fallback", True),
                                     MATH_VERIFICATION_AND_AFTER),
     "one study's params": (lambda w: set_config(w, "studies.iterative.stop_below", 0.5),
-                           {"aggregate_study": 1, "plot_round_study": 1, "tabulate_study": 1, **REPORT_TAIL}),
+                           {"aggregate_study": 1, "plot_round_study": 1, "tabulate_study": 1, "tabulate_methods": 1,
+                            **REPORT_TAIL}),
     "the bootstrap seed": (lambda w: set_config(w, "bootstrap.seed", 1), EVERY_STUDY_REPORT_BUT_COST),
 }
 

@@ -31,16 +31,21 @@ def plot_condition_gains(summary: pd.DataFrame, runs: pd.DataFrame, title: str, 
         many = len(summary) > 4  # long label lists are slanted so they do not run into each other
         fig, ax = plt.subplots(figsize=(max(4.8, 0.55 * len(summary) + 1.5), 2.8))
         x = range(len(summary))
-        std = summary["gain_pp_std"].fillna(0.0)
-        ax.bar(x, summary["gain_pp_mean"], yerr=std, capsize=4, color="#7aa6c2", edgecolor="#2f5d7c", width=0.6)
+        n = int(summary["n_seeds"].max())
+        if n > 1:
+            err = summary["gain_pp_std"].fillna(0.0)
+        else:  # one seed: no spread over seeds; the error bar is the paired bootstrap's 95% CI
+            err = [(summary["gain_pp_mean"] - summary["gain_pp_ci_low"]).fillna(0.0),
+                   (summary["gain_pp_ci_high"] - summary["gain_pp_mean"]).fillna(0.0)]
+        ax.bar(x, summary["gain_pp_mean"], yerr=err, capsize=4, color="#7aa6c2", edgecolor="#2f5d7c", width=0.6)
         for i, method in enumerate(summary["method"]):
             seeds = runs[runs["method"] == method]
             ax.scatter([i] * len(seeds), seeds["gain_pp"], color="#1b1b1b", s=10, zorder=3)
         ax.axhline(0, color="0.3", lw=0.8)
         ax.set_xticks(list(x), summary["label"], rotation=35 if many else 0, ha="right" if many else "center")
         ax.set_ylabel("gain in pass@1 (pp)")
-        n = int(summary["n_seeds"].max())
-        ax.set_title(f"{title} (mean $\\pm$ std over {n} seed{'s' if n > 1 else ''}; dots: seeds)", fontsize=8)
+        what = f"mean $\\pm$ std over {n} seeds; dots: seeds" if n > 1 else "one seed; error bars: paired bootstrap 95% CI"
+        ax.set_title(f"{title} ({what})", fontsize=8)
         _save(fig, pdf_path, png_path)
 
 
