@@ -357,12 +357,13 @@ def test_report_lists_every_figure_and_table_with_its_provenance(edited):
     for expected in ("pi_content_gains.png", "pi_content_training.png", "code_retry_gains.png", "code_retry_training.png",
                      "iterative_rounds.png", "pi_content.tex", "code_retry.tex", "iterative.tex", "scale_scale.png",
                      "amortized.tex", "levels.tex", "scale.tex", "domains.tex", "table.tex", "cost.csv", "points.csv",
-                     "learning_rates.csv", *(["pidistill.pdf"] if HAVE_LATEX else [])):
+                     "learning_rates.csv", "controls.tex", "methods.csv", "k_retries_curve.png",
+                     *(["pidistill.pdf"] if HAVE_LATEX else [])):
         assert expected in files, expected
-    # one runs.csv per run study (5); a summary.csv per run study and per derived amortized, levels, domains
-    assert files.count("runs.csv") == 5 and files.count("summary.csv") == 5 + 3
+    # one runs.csv per run study (8); a summary.csv per run study and per derived amortized, levels, domains
+    assert files.count("runs.csv") == 8 and files.count("summary.csv") == 8 + 3
     for rule in ("plot_condition_study", "aggregate_study", "tabulate_study", "tabulate_amortized", "plot_scale",
-                 "tabulate_cost"):
+                 "tabulate_cost", "tabulate_methods", "plot_gain_curve"):
         assert rule in html
 
 
