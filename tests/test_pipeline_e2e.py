@@ -413,8 +413,16 @@ def test_trace_reports_a_stale_link_after_an_input_changes(edited):
     assert "] rule tabulate_study: STALE (snakemake status 'ok', plan 'update pending')" in proc.stdout
 
 
+# What the rebuild remakes from scratch: the studies whose runs use every kind of job (every source
+# kind, hints and another model's retries, every trainer, the donors' assignment, both domains) and a
+# table. Rebuilding the whole e2e DAG a second time would take most of the test suite's time budget.
+REBUILD = ("results/studies/controls/summary.csv", "results/studies/code_retry/summary.csv",
+           "results/tables/code_retry.tex")
+
+
 def test_rebuild_is_byte_identical(built, tmp_path):
-    """Every data file (samples, verdicts, pairs, adapters, CSVs, tables; not logs or benchmarks)."""
+    """Every data file (samples, verdicts, pairs, adapters, CSVs, tables; not logs or benchmarks) a
+    fresh build of those studies makes is byte-identical to the first build's."""
     fresh = make_workdir(tmp_path / "again")
-    snakemake(fresh, *TARGETS)
-    assert assert_same_data(built, fresh) >= 100
+    snakemake(fresh, *REBUILD)
+    assert assert_same_data(fresh, built) >= 100
