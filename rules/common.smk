@@ -91,23 +91,20 @@ def model_path(model):
     return spec["id"]
 
 
-def model_inputs(wildcards):
-    """Model files a job needs: the pretrained demo model, or nothing for a hub model."""
-    if config["models"][wildcards.model]["source"] == "pretrain":
-        return [f"{R}/models/{wildcards.model}"]
-    if config["models"][wildcards.model]["source"] == "local":
-        return [config["models"][wildcards.model]["id"]]
-    return []
-
-
 def model_files(model):
-    """Model files a job that loads ``model`` needs (see ``model_inputs``)."""
+    """Model files a job that loads ``model`` needs: the pretrained demo model's directory, a local
+    model's, or nothing for a hub model."""
     spec = config["models"][model]
     if spec["source"] == "pretrain":
         return [f"{R}/models/{model}"]
     if spec["source"] == "local":
         return [spec["id"]]
     return []
+
+
+def model_inputs(wildcards):
+    """Model files a job on the run's own model needs."""
+    return model_files(wildcards.model)
 
 
 # ---- methods: source -> filter -> trainer (pidistill/methods.py) -------------------------------
@@ -122,10 +119,6 @@ def source_of(wildcards):
     except KeyError:
         raise ValueError(f"no enabled method has source {wildcards.source!r}") from None
     return source_settings(config, method, wildcards.dataset)
-
-
-def method_source_id(method):
-    return source_id(method_source(method_settings(config, method)))
 
 
 def retry_model(wildcards):
@@ -147,6 +140,11 @@ HINTS = {
 }
 
 
+def hints_file(wildcards, src):
+    """The hints a cross-model hint source reads (rule sample_hints)."""
+    return f"{R}/hints/{wildcards.dataset}/seed{wildcards.seed}/{hint_key(src)}/hints.jsonl"
+
+
 def hint_spec(wildcards):
     return HINTS[wildcards.hint]
 
@@ -154,11 +152,10 @@ def hint_spec(wildcards):
 def retry_extra_inputs(wildcards):
     """The PI assignment (wrong answer, shuffled tests) or the hints file a retry source reads."""
     src = source_of(wildcards)
-    seed = wildcards.seed
     if src["pi"] in ("wrong", "other_tests"):
-        return {"donors": f"{R}/data/{wildcards.dataset}/pi_donors/{src['pi']}-seed{seed}.json"}
+        return {"donors": f"{R}/data/{wildcards.dataset}/pi_donors/{src['pi']}-seed{wildcards.seed}.json"}
     if src["pi"] == "hint":
-        return {"hints": f"{R}/hints/{wildcards.dataset}/seed{seed}/{hint_key(src)}/hints.jsonl"}
+        return {"hints": hints_file(wildcards, src)}
     return {}
 
 
@@ -178,7 +175,7 @@ def candidate_inputs(wildcards):
     if sid is not None:
         out["candidates"] = f"{run_dir(wildcards)}/{wildcards.parent}/sources/{sid}/samples.verdicts.jsonl"
     if src.get("pi") == "hint":
-        out["hints"] = f"{R}/hints/{wildcards.dataset}/seed{wildcards.seed}/{hint_key(src)}/hints.jsonl"
+        out["hints"] = hints_file(wildcards, src)
     return out
 
 
