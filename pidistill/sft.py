@@ -1,6 +1,7 @@
-"""Filter correct retries, build SFT pairs, and train one round on them with TRL's ``SFTTrainer``.
+"""Build SFT pairs from a method's kept candidates, and train one round on them with TRL's ``SFTTrainer``.
 
-An SFT pair is (the original problem, WITHOUT the PI or the failed attempt) -> (the correct retry).
+An SFT pair is (the original problem, WITHOUT the PI or the failed attempt) -> (the kept solution);
+which candidates are kept is the method's filter (``pidistill.methods.filter_candidates``).
 Training uses TRL's ``SFTTrainer`` on prompt-completion conversational data (loss on the completion
 only). The method's ``train.trainer`` chooses what a round trains (its output is always the rule's
 ``.../adapter`` directory, with ``training.json``):
