@@ -43,13 +43,14 @@ include: "rules/report.smk"
 include: "rules/derived.smk"
 
 
-# Figures, tables and LaTeX are quick and need the whole results tree, and evaluation, pair building
-# and aggregation read a few small JSON files in about a second: on a cluster they all run on the
+# Figures, tables and LaTeX are quick and need the whole results tree, and evaluation, pair (and
+# OPSD prompt) building and aggregation read a few small JSON files in about a second: on a cluster they all run on the
 # submit host, not as jobs that would each wait in the queue for a node.
 localrules:
     all,
     paper_inputs,
     build_sft_pairs,
+    build_opsd_prompts,
     evaluate_policy,
     aggregate_study,
     plot_condition_study,

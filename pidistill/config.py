@@ -8,6 +8,7 @@ dataset, pass@k beyond n). ``study_runs`` expands the studies into the runs ``ru
 from __future__ import annotations
 
 import copy
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,7 +86,12 @@ def _check_references(config: dict) -> None:
             if "methods" not in study:
                 raise ConfigError(f"config key {where}.methods: required for kind 'conditions'")
             methods = study["methods"]
+            for m in study.get("method_seeds", {}):
+                if m not in methods:
+                    raise ConfigError(f"config key {where}.method_seeds.{m}: not one of the study's methods")
         else:
+            if "method_seeds" in study:
+                raise ConfigError(f"config key {where}.method_seeds: only for kind 'conditions'")
             if "method" not in study or "rounds" not in study:
                 raise ConfigError(f"config key {where}: kind 'rounds' needs 'method' and 'rounds'")
             methods = [study["method"]]
@@ -120,6 +126,37 @@ def _check_method(config: dict, name: str, sname: str, study: dict, domain: str)
     if trainer == "grpo" and src["kind"] != "first_attempts":
         raise ConfigError(f"{where}.source: trainer 'grpo' samples its own candidates; give it source kind "
                           f"'first_attempts' (its prompts are the problems with a failed first attempt)")
+    if trainer == "opsd":
+        _check_opsd(config, name, sname, study, domain, src)
+
+
+def _check_opsd(config: dict, name: str, sname: str, study: dict, domain: str, src: dict) -> None:
+    """An OPSD method's PI fits the dataset, its filter its source, its teacher the study's rounds.
+
+    pidistill.opsd is imported by name: this check runs in the Snakemake driver, never in a job, so
+    it must not make the OPSD trainer a code input of every job that reads the config helpers here
+    (pidistill/codedeps.py; a job that did import it would fail rule_log's check loudly)."""
+    OPSDSettings = importlib.import_module("pidistill.opsd").OPSDSettings  # noqa: N806
+
+    where = f"config key methods.{name}"
+    train = method_settings(config, name)["train"]
+    try:
+        settings = OPSDSettings.from_config(train)
+    except ValueError as e:
+        raise ConfigError(f"{where}.train: {e}") from None
+    if settings.privileged == "tests" and domain != "code":
+        raise ConfigError(f"{where}.train.privileged: 'tests' needs a code dataset, but study {sname!r} uses "
+                          f"{study['dataset']!r} ({domain})")
+    try:
+        settings.template_for(domain)
+    except ValueError as e:
+        raise ConfigError(f"{where}.train: {e} (study {sname!r} uses {study['dataset']!r}, {domain})") from None
+    if src["kind"] == "first_attempts" and config["methods"][name].get("filter", {}).get("threshold") is not None:
+        raise ConfigError(f"{where}.filter.threshold: OPSD with source 'first_attempts' trains on the problems "
+                          "themselves; a graded threshold needs a source with candidates")
+    if study["kind"] == "rounds" and study["rounds"] > 1 and settings.teacher_model_kind == "base":
+        raise ConfigError(f"{where}.train.teacher_model_kind: 'base' is the model without any adapter, so from "
+                          f"round 2 of study {sname!r} on it would not be the parent policy; use 'live' or 'ema'")
 
 
 def _check_derived(config: dict, name: str, study: dict, runs: dict) -> None:
@@ -237,14 +274,28 @@ def enabled_studies(config: dict) -> dict:
     return {k: v for k, v in config["studies"].items() if v.get("enabled", True)}
 
 
+def method_seeds(study: dict, method: str) -> list[int]:
+    """The seeds a method of a study runs with: its own (``method_seeds``) or the study's."""
+    return list(study.get("method_seeds", {}).get(method, study["seeds"]))
+
+
+def study_seeds(study: dict) -> list[int]:
+    """Every seed a study runs (each with its base policy): the study's, then the methods' own."""
+    out = list(study["seeds"])
+    for seeds in study.get("method_seeds", {}).values():
+        out += [s for s in seeds if s not in out]
+    return out
+
+
 def study_runs(config: dict, study_name: str) -> list[Run]:
     study = config["studies"][study_name]
     runs = []
-    for seed in study["seeds"]:
+    for seed in study_seeds(study):
         base = Run(study_name, study["dataset"], study["model"], seed, "base")
         runs.append(base)
         if study["kind"] == "conditions":
-            runs += [Run(study_name, study["dataset"], study["model"], seed, child_policy("base", m)) for m in study["methods"]]
+            runs += [Run(study_name, study["dataset"], study["model"], seed, child_policy("base", m))
+                     for m in study["methods"] if seed in method_seeds(study, m)]
         else:
             policy = "base"
             for _ in range(study["rounds"]):

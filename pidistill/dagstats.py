@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections import Counter
 
 from pidistill.config import Run, method_settings, policy_lineage, policy_method, policy_parent, run_studies, study_runs
-from pidistill.methods import hint_key, method_source, source_id
+from pidistill.methods import hint_key, method_source, method_trainer, source_id
 
 GENERATION_RULES = ("sample_first_attempts", "sample_retries", "sample_extra_attempts", "sample_hints",
-                    "assign_pi_donors", "sample_evaluation", "verify_samples", "build_sft_pairs", "train_adapter",
-                    "evaluate_policy")
+                    "assign_pi_donors", "sample_evaluation", "verify_samples", "build_sft_pairs", "build_opsd_prompts",
+                    "train_adapter", "evaluate_policy")
 
 
 def _evaluation(prefix: str, policy: str) -> set[tuple[str, str]]:
@@ -50,6 +50,8 @@ def job_keys(run: Run, config: dict) -> set[tuple[str, str]]:
         jobs |= _source_jobs(config, run, parent, policy_method(child))
         d = f"{prefix}/{child}"
         jobs |= {("build_sft_pairs", d), ("train_adapter", d)}
+        if method_trainer(method_settings(config, policy_method(child))) == "opsd":
+            jobs.add(("build_opsd_prompts", d))
     return jobs
 
 

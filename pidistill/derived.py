@@ -20,7 +20,7 @@ import csv
 import math
 from collections import defaultdict
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -95,16 +95,17 @@ def amortized_rows(pairs: Sequence[tuple[int, dict, dict]], round_: int, bootstr
 # ---- per level ----------------------------------------------------------------------------------
 
 
-def level_rows(evaluations: dict, seeds: Sequence[int], methods: Sequence[str], labels: dict,
+def level_rows(evaluations: dict, seeds_of: Mapping[str, Sequence[int]], methods: Sequence[str], labels: dict,
                bootstrap: dict) -> pd.DataFrame:
     """Per (method, level): base and trained pass@1 on that level's test problems, and the gain.
 
     ``evaluations`` maps (seed, policy) to evaluation.json contents, ``policy`` being ``base`` or
-    ``base/r1-<method>``. A level's gain is the mean over seeds with a t-interval, or with one seed
-    the paired bootstrap over that level's problems.
+    ``base/r1-<method>``; ``seeds_of`` maps a method to its seeds. A level's gain is the mean over
+    seeds with a t-interval, or with one seed the paired bootstrap over that level's problems.
     """
     rows = []
     for method in methods:
+        seeds = seeds_of[method]
         per_level: dict = defaultdict(lambda: {"base": [], "post": [], "gain": [], "boot": [], "n": 0})
         for seed in seeds:
             base = evaluations[(seed, "base")]["per_problem"]
@@ -189,9 +190,23 @@ def lr_rows(summary: pd.DataFrame, settings: dict) -> pd.DataFrame:
 # ---- domains ------------------------------------------------------------------------------------
 
 
+def _merge_shared_runs(rows: list[dict]) -> list[dict]:
+    """A run that several studies share (try again at seed 1 is a condition of pi_content, k_retries
+    and controls) is one row, naming every study it belongs to."""
+    merged: dict[tuple, dict] = {}
+    for row in rows:
+        key = (row["dataset"], row["model"], row["method"], row["seeds"])
+        if key in merged:
+            merged[key]["study"] += ", " + row["study"]
+        else:
+            merged[key] = row
+    return list(merged.values())
+
+
 def domain_rows(summaries: dict, specs: dict, overlaps: dict, methods: Sequence[str] | None = None) -> pd.DataFrame:
-    """One row per (study, method): domain, dataset, model, baseline, gain with CI, and a note that
-    says what a reader must know to read the gain (seeds, CI kind, train/test overlap)."""
+    """One row per (study, method) (a run several studies share: one row): domain, dataset, model,
+    baseline, gain with CI, and a note that says what a reader must know to read the gain (seeds, CI
+    kind, train/test overlap)."""
     rows = []
     for study in specs:
         spec = specs[study]
@@ -205,12 +220,12 @@ def domain_rows(summaries: dict, specs: dict, overlaps: dict, methods: Sequence[
             if r.get("n_untrained"):
                 notes.append(f"{r['n_untrained']} run(s) trained nothing")
             rows.append({"domain": spec["domain"], "dataset": spec["dataset"], "model": spec["model"], "study": study,
-                         "method": r["method"], "label": r["label"], "n_seeds": r["n_seeds"],
+                         "method": r["method"], "label": r["label"], "n_seeds": r["n_seeds"], "seeds": str(r["seeds"]),
                          "base_pass@1": r["base_pass@1_mean"], "gain_pp_mean": r["gain_pp_mean"],
                          "gain_pp_std": r["gain_pp_std"], "gain_pp_ci_low": r["gain_pp_ci_low"],
                          "gain_pp_ci_high": r["gain_pp_ci_high"], "ci_method": r["ci_method"],
                          "overlap": overlap["fraction"], "note": "; ".join(notes)})
-    df = pd.DataFrame(rows)
+    df = pd.DataFrame(_merge_shared_runs(rows))
     return df.sort_values(["domain", "dataset", "model", "study", "method"]).reset_index(drop=True)
 
 
@@ -279,16 +294,7 @@ def method_rows(summaries: dict, specs: dict, overlaps: dict, band: Sequence[flo
                    "n_untrained": int(r.get("n_untrained", 0))}
             row["note"] = _method_notes(row, overlaps[spec["dataset"]], band, notes.get(r["method"].split("@")[0]))
             rows.append(row)
-    # a run that several studies share (try again at seed 1 is a condition of pi_content, k_retries
-    # and controls) is one row, naming every study it belongs to
-    merged: dict[tuple, dict] = {}
-    for row in rows:
-        key = (row["dataset"], row["model"], row["method"], row["seeds"])
-        if key in merged:
-            merged[key]["study"] += ", " + row["study"]
-        else:
-            merged[key] = row
-    df = pd.DataFrame(list(merged.values()))
+    df = pd.DataFrame(_merge_shared_runs(rows))
     # the seed document's order: by gain, largest first (ties: study, method)
     return df.sort_values(["gain_pp_mean", "study", "method"], ascending=[False, True, True]).reset_index(drop=True)
 

@@ -24,8 +24,11 @@ Filters (``filter``): keep candidates that pass (binary, the default), or whose 
 tests that pass); ``frontier: true`` keeps only problems with at least one failed first attempt (the
 problems a retry method draws from).
 
-Trainers (``train.trainer``): ``lora`` (LoRA SFT, the default), ``full`` (full fine-tune SFT) and
-``grpo`` (GRPO with the failure-shaped reward of ``pidistill.grpo``).
+Trainers (``train.trainer``): ``lora`` (LoRA SFT, the default), ``full`` (full fine-tune SFT),
+``grpo`` (GRPO with the failure-shaped reward of ``pidistill.grpo``) and ``opsd`` (on-policy
+self-distillation from the PI teacher, ``pidistill.opsd``). GRPO and OPSD sample their own
+completions: their source and filter choose the problems they train on (source ``first_attempts``:
+the training problems themselves).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ import json
 from typing import Sequence
 
 SOURCE_KINDS = ("retry", "samples", "resample", "first_attempts")
-TRAINERS = ("lora", "full", "grpo")
+TRAINERS = ("lora", "full", "grpo", "opsd")
 DEFAULT_HINT_PROMPT = "Give a short hint for this problem without stating its final answer.\n\n{prompt}"
 _CUSTOM_RETRY_KEYS = ("retry_text", "pi_template", "gibberish", "hint_prompt")
 
@@ -184,6 +187,8 @@ def candidate_statistics(first_verdicts: Sequence[dict], candidates: Sequence[di
 
 # ---- descriptions for the paper ----------------------------------------------------------------
 
+_OPSD_PI = {"answer": "the gold answer (code: the reference solution)", "tests": "its first attempt's test results",
+            "skeleton": "a proof skeleton"}
 _PI_TEXT = {
     "none": "no PI", "gold": "the gold answer", "gibberish": "a meaningless string", "wrong": "another problem's gold",
     "tests": "the real test suite", "other_tests": "another problem's test suite",
@@ -220,9 +225,21 @@ def describe_method(method: dict) -> str:
     if flt["frontier"]:
         keep += ", only on problems with a failed first attempt"
     trainer = {"lora": "LoRA SFT", "full": "full fine-tune SFT",
-               "grpo": "GRPO with the failure-shaped reward"}[method_trainer(method)]
+               "grpo": "GRPO with the failure-shaped reward", "opsd": "OPSD"}[method_trainer(method)]
     if method_trainer(method) == "grpo":
         return (f"GRPO on the problems with a failed first attempt; reward 1 for a passing sample, "
                 f"{method.get('train', {}).get('beta', 0.2):g} for a failing one that differs from every "
                 "failed first attempt, 0 otherwise")
+    if method_trainer(method) == "opsd":
+        train = method.get("train", {})
+        what = _OPSD_PI[train.get("privileged", "answer")]
+        if kind == "first_attempts":
+            on = "the problems with a failed first attempt" if flt["frontier"] else "every training problem"
+        else:
+            on = f"the problems with a kept candidate of its source ({text})"
+            if flt["frontier"]:
+                on += " and a failed first attempt"
+        return (f"on-policy self-distillation on {on}: the student samples without PI and is trained toward "
+                f"the same model's token distribution with {what} in its prompt (teacher: "
+                f"{train.get('teacher_model_kind', 'base')})")
     return f"{text}; the filter {keep}; {trainer}"

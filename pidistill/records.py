@@ -21,6 +21,7 @@ SAMPLE = {"id": (str,), "completion": (str, type(None))}
 VERDICT = {"id": (str,), "passed": (bool,)}
 RETRY_SOURCE = {**VERDICT, "attempt": (int,), "completion": (str, type(None))}
 PAIR = {"id": (str,), "prompt": (list,), "completion": (list,)}
+OPSD_PROMPT = {"id": (str,), "prompt": (list,), "privileged_context": (str,)}
 
 WHAT = {
     "samples": 'a samples file: one {"id": <problem id>, "completion": <text>} per line, as `pidistill sample` writes',
@@ -28,6 +29,7 @@ WHAT = {
     "attempt verdicts": "verdicts of sampled attempts (`pidistill verify` output for what `pidistill sample` or "
                         "`pidistill retry` wrote), whose records carry id, attempt, completion and passed",
     "pairs": "an SFT pairs file, as `pidistill pairs` writes",
+    "OPSD prompts": "an OPSD prompts file (id, prompt, privileged_context per line), as the build_opsd_prompts rule writes",
 }
 
 

@@ -48,7 +48,7 @@ def build_pairs(problems: Sequence[Problem], kept: Sequence[dict], dedupe: bool 
     return pairs
 
 
-TRAINERS = ("lora", "full")  # what train_adapter trains (GRPO: pidistill.grpo)
+TRAINERS = ("lora", "full")  # what train_adapter trains here (GRPO: pidistill.grpo; OPSD: pidistill.opsd)
 
 
 @dataclass
@@ -75,7 +75,7 @@ class TrainSettings:
     def __post_init__(self) -> None:
         if self.trainer not in TRAINERS:
             raise ValueError(f"train.trainer {self.trainer!r}: pidistill.sft trains {' or '.join(TRAINERS)} "
-                             "(grpo is pidistill.grpo)")
+                             "(grpo is pidistill.grpo, opsd pidistill.opsd)")
 
     @classmethod
     def from_config(cls, cfg: dict) -> "TrainSettings":

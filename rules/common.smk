@@ -184,8 +184,11 @@ def trainer_of(wildcards):
 
 
 def train_inputs(wildcards):
-    """SFT trainers read the pairs; GRPO reads the problems and the first attempts' verdicts."""
+    """SFT trainers read the pairs; GRPO reads the problems and the first attempts' verdicts; OPSD
+    its prompts with their PI (rule build_opsd_prompts)."""
     base = f"{run_dir(wildcards)}/{wildcards.parent}/r{wildcards.round}-{wildcards.method}"
+    if trainer_of(wildcards) == "opsd":
+        return {"prompts": f"{base}/opsd_prompts.jsonl"}
     if trainer_of(wildcards) == "grpo":
         return {
             "problems": split_file(wildcards, "train"),
@@ -197,6 +200,8 @@ def train_inputs(wildcards):
 def train_code(wildcards):
     if trainer_of(wildcards) == "grpo":
         return code("scripts/train_adapter.py", "pidistill.grpo", verifier_module(domain_of(wildcards)))
+    if trainer_of(wildcards) == "opsd":
+        return code("scripts/train_adapter.py", "pidistill.opsd")
     return code("scripts/train_adapter.py")
 
 

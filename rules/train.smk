@@ -1,5 +1,6 @@
 # A method's filter over its source's candidates gives the SFT pairs; its trainer (LoRA SFT, full
-# fine-tune, or GRPO) trains one round on the parent policy (pidistill/methods.py).
+# fine-tune, GRPO or OPSD) trains one round on the parent policy (pidistill/methods.py). OPSD trains
+# on prompts with their PI (pidistill/opsd.py), which build_opsd_prompts writes.
 
 
 rule build_sft_pairs:
@@ -23,6 +24,28 @@ rule build_sft_pairs:
         trainer=trainer_of,
     script:
         "../scripts/build_sft_pairs.py"
+
+
+rule build_opsd_prompts:
+    input:
+        check_round,
+        unpack(candidate_inputs),
+        problems=lambda wildcards: split_file(wildcards, "train"),
+        first_verdicts=f"{RUNS}/{{parent}}/first_attempts.verdicts.jsonl",
+        code=code("scripts/build_opsd_prompts.py"),
+    output:
+        f"{RUNS}/{{parent}}/r{{round}}-{{method}}/opsd_prompts.jsonl",
+    log:
+        f"{RUNS}/{{parent}}/r{{round}}-{{method}}/logs/build_opsd_prompts.log",
+    conda:
+        "../envs/cpu.yaml"
+    params:
+        environment="main",
+        source=lambda wildcards: source_settings(config, wildcards.method, wildcards.dataset),
+        filter=lambda wildcards: method_filter(method_settings(config, wildcards.method)),
+        train=lambda wildcards: method_settings(config, wildcards.method)["train"],
+    script:
+        "../scripts/build_opsd_prompts.py"
 
 
 rule train_adapter:

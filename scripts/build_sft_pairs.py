@@ -19,7 +19,7 @@ with rule_log(snakemake) as log:
         candidates = read_verdicts(snakemake.input.candidates, index, snakemake.input.problems, fields=RETRY_SOURCE)
     else:  # rejection-sampling SFT: the first attempts are the candidates
         candidates = first
-    if snakemake.params.trainer == "grpo":  # GRPO samples its own candidates: it trains on prompts, not pairs
+    if snakemake.params.trainer in ("grpo", "opsd"):  # they sample their own completions: prompts, not pairs
         kept = []
     else:
         kept = filter_candidates(candidates, first, threshold=method_filter["threshold"],

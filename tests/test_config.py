@@ -55,10 +55,45 @@ def test_policy_paths():
 
 def test_study_runs_share_the_base(demo):
     runs = study_runs(demo, "pi_content")
-    assert len(runs) == len(demo["studies"]["pi_content"]["seeds"]) * (1 + 4)
-    assert {r.policy for r in runs if r.seed == 1} == {"base", "base/r1-gold", "base/r1-gibberish", "base/r1-wrong", "base/r1-tryagain"}
+    assert len(runs) == len(demo["studies"]["pi_content"]["seeds"]) * (1 + 5)
+    assert {r.policy for r in runs if r.seed == 1} == {"base", "base/r1-gold", "base/r1-gibberish", "base/r1-wrong",
+                                                       "base/r1-tryagain", "base/r1-opsd_answer"}
     rounds = study_runs(demo, "iterative")
     assert [r.policy for r in rounds] == ["base", "base/r1-tryagain", "base/r1-tryagain/r2-tryagain"]
+
+
+def test_a_method_with_its_own_seeds_runs_them_each_with_its_base(demo):
+    """method_seeds (the paper's 5-seed OPSD row of a 3-seed study): the method runs its own seeds,
+    every seed any method runs has its base policy, the other methods keep the study's seeds."""
+    cfg = copy.deepcopy(demo)
+    cfg["studies"]["pi_content"].update(methods=["gold", "opsd_answer"], seeds=[1, 2], method_seeds={"opsd_answer": [1, 2, 3]})
+    validate_config(cfg)
+    runs = {(r.seed, r.policy) for r in study_runs(cfg, "pi_content")}
+    assert runs == {(1, "base"), (2, "base"), (3, "base"), (1, "base/r1-gold"), (2, "base/r1-gold"),
+                    (1, "base/r1-opsd_answer"), (2, "base/r1-opsd_answer"), (3, "base/r1-opsd_answer")}
+    cfg["studies"]["pi_content"]["method_seeds"] = {"tryagain": [3]}
+    with pytest.raises(ConfigError, match="method_seeds.tryagain: not one of the study's methods"):
+        validate_config(cfg)
+
+
+@pytest.mark.parametrize("edit, match", [
+    # test results as PI on a math study
+    (lambda c: c["studies"]["pi_content"]["methods"].append("opsd_tests"), r"opsd_tests.train.privileged: 'tests' needs a code"),
+    # a graded threshold without candidates
+    (lambda c: c["methods"]["opsd_answer"].update(filter={"threshold": 0.5}), r"opsd_answer.filter.threshold"),
+    # the base teacher from round 2 on
+    (lambda c: c["studies"]["iterative"].update(method="opsd_answer"), r"opsd_answer.train.teacher_model_kind: 'base'"),
+    # a PI the domain has no meaning for
+    (lambda c: c["methods"]["opsd_answer"]["train"].update(privileged="skeleton"), None),
+])
+def test_opsd_methods_are_checked_against_their_studies(demo, edit, match):
+    cfg = copy.deepcopy(demo)
+    edit(cfg)
+    if match is None:  # skeleton is a hook any domain may fill (meta.skeleton): accepted
+        validate_config(cfg)
+        return
+    with pytest.raises(ConfigError, match=match):
+        validate_config(cfg)
 
 
 def test_canonical_sorts_mappings_not_lists():

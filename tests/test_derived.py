@@ -142,7 +142,7 @@ def test_levels_from_per_problem_results():
     levels = [1, 1, 2, 2, 3, 3]
     base = evaluation([4, 2, 2, 0, 0, 0], levels=levels)    # L1 75%, L2 25%, L3 0%
     post = evaluation([4, 4, 4, 0, 0, 0], levels=levels)    # L1 100%, L2 50%, L3 0%
-    rows = level_rows({(1, "base"): base, (1, "base/r1-m"): post}, [1], ["m"], {"m": "M"}, BOOT)
+    rows = level_rows({(1, "base"): base, (1, "base/r1-m"): post}, {"m": [1]}, ["m"], {"m": "M"}, BOOT)
     assert list(rows["level"]) == [1, 2, 3] and list(rows["n_problems"]) == [2, 2, 2]
     assert rows["base_pass@1"].tolist() == pytest.approx([0.75, 0.25, 0.0])
     assert rows["gain_pp_mean"].tolist() == pytest.approx([25, 25, 0])
@@ -154,7 +154,7 @@ def test_levels_from_per_problem_results():
 
 def test_levels_need_levelled_problems():
     with pytest.raises(ValueError, match="no 'level'"):
-        level_rows({(1, "base"): evaluation([1]), (1, "base/r1-m"): evaluation([2])}, [1], ["m"], {}, BOOT)
+        level_rows({(1, "base"): evaluation([1]), (1, "base/r1-m"): evaluation([2])}, {"m": [1]}, ["m"], {}, BOOT)
 
 
 def test_toy_math_levels_are_defined_from_the_problem():
@@ -236,14 +236,17 @@ def test_domain_rows_flag_overlap_and_single_seeds():
     summary = pd.DataFrame({"method": ["tryagain", "gold"], "label": ["try again", "gold"], "n_seeds": [1, 1],
                             "base_pass@1_mean": [0.5, 0.5], "gain_pp_mean": [20.0, 1.0], "gain_pp_std": [math.nan] * 2,
                             "gain_pp_ci_low": [10.0, -1.0], "gain_pp_ci_high": [30.0, 3.0],
-                            "ci_method": ["bootstrap"] * 2, "n_untrained": [0, 0]})
+                            "ci_method": ["bootstrap"] * 2, "n_untrained": [0, 0], "seeds": ["42", "42"]})
     overlap = {"humaneval": {"n_test_in_train": 164, "n_test": 164, "fraction": 1.0}}
-    rows = domain_rows({"code_retry": summary}, {"code_retry": {"dataset": "humaneval", "model": "coder",
-                                                                 "domain": "code"}}, overlap, ["tryagain"])
+    spec = {"dataset": "humaneval", "model": "coder", "domain": "code"}
+    rows = domain_rows({"code_retry": summary}, {"code_retry": spec}, overlap, ["tryagain"])
     assert len(rows) == 1
     note = rows.iloc[0]["note"]
     assert "1 seed" in note and "overlap 100%" in note
     assert "overlap 100" in domains_table("domains", "D", rows, BOOT)
+    # a run two studies share (same dataset, model, method and seeds) is one row naming both
+    rows = domain_rows({"code_retry": summary, "opsd": summary.iloc[:1]}, {"code_retry": spec, "opsd": spec}, overlap)
+    assert len(rows) == 2 and sorted(rows["study"]) == ["code_retry", "code_retry, opsd"]
 
 
 # ---- cost ----------------------------------------------------------------------------------------

@@ -280,3 +280,22 @@ def test_opsd_rebuilds_byte_identical(opsd_round, tiny_math_model, tmp_path):
     files = lambda d: {p.name: p.read_bytes() for p in sorted(Path(d).iterdir())}  # noqa: E731
     assert files(tmp_path / "again") == files(out)
     assert json.loads((out / "training.json").read_text())["trained"] is True
+
+
+def test_train_adapter_script_dispatches_opsd_and_lists_its_module(tmp_path, tiny_math_model):
+    """scripts/train_adapter.py runs pidistill.opsd only for trainer opsd; a job whose rule did not
+    list the module fails (pidistill.smk.rule_log), so an OPSD edit can never go untracked."""
+    from pidistill.codedeps import code_files
+    from pidistill.io import write_jsonl
+    from test_trainers import _dispatch
+
+    assert "pidistill/opsd.py" not in code_files(REPO / "scripts" / "train_adapter.py", REPO)
+    write_jsonl(tmp_path / "prompts.jsonl", _rows()[:1])
+    (tmp_path / "prov.json").write_text("{}")
+    spec = {"input": {"parent_adapters": [], "model_provenance": str(tmp_path / "prov.json"),
+                      "prompts": str(tmp_path / "prompts.jsonl")},
+            "params": {"model": tiny_math_model, "train": {"trainer": "opsd", **OPSD}}}
+    modules, summary = _dispatch(tmp_path, "opsd", {**spec, "modules": ["pidistill.opsd"]})
+    assert "pidistill.opsd" in modules and "pidistill.grpo" not in modules
+    assert summary["trained"] is False and summary["n_prompts"] == 1  # one prompt < the 2 a step needs
+    assert "pidistill/opsd.py" in _dispatch(tmp_path, "undeclared", {**spec, "modules": []}, ok=False)

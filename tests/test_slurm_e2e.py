@@ -34,7 +34,7 @@ ENVIRONMENTS = "tests/configs/environments.yaml"
 GPU_RULES = {"sample_first_attempts", "sample_retries", "sample_extra_attempts", "sample_hints", "sample_evaluation",
              "train_adapter"}
 LOCAL_RULES = {"plot_condition_study", "plot_round_study", "tabulate_study", "write_paper_sections", "build_paper",
-               "resolve_model", "evaluate_policy", "build_sft_pairs", "aggregate_study"}
+               "resolve_model", "evaluate_policy", "build_sft_pairs", "build_opsd_prompts", "aggregate_study"}
 # site values for a 2-core CI machine; partitions and GPU model keep the profile's defaults
 SITE = {"PIDISTILL_CPU_CPUS": "1", "PIDISTILL_GPU_CPUS": "1",
         "PIDISTILL_CPU_MEM_MB": "2000", "PIDISTILL_VERIFY_MEM_MB": "2000", "PIDISTILL_SAMPLE_MEM_MB": "3000",

@@ -44,6 +44,15 @@ def _methods_paragraph(name: str, study: dict, methods: dict) -> str:
             "95\\% CI that includes zero.\n\n")
 
 
+def _own_seeds(study: dict) -> str:
+    """The methods with seeds of their own (``method_seeds``), as a parenthesis."""
+    own = study.get("method_seeds") or {}
+    if not own:
+        return ""
+    parts = [f"\\texttt{{{esc(m)}}} over {len(s)}" for m, s in sorted(own.items())]
+    return " (" + ", ".join(parts) + ")"
+
+
 def _conditions(name: str, study: dict, figures: list[str], methods: dict | None = None) -> str:
     r = _quoter(name)
     seeds = len(study["seeds"])
@@ -52,7 +61,7 @@ def _conditions(name: str, study: dict, figures: list[str], methods: dict | None
         f"attempts), its filter (by default: the ones that pass), and training on the pairs (problem without PI or "
         f"failed attempt $\\to$ kept solution), on "
         f"\\texttt{{{esc(study['dataset'])}}} with \\texttt{{{esc(study['model'])}}}, over {seeds} seed"
-        f"{'s' if seeds > 1 else ''}. The base policy solves {r('base')}\\% of the test problems (pass@1, "
+        f"{'s' if seeds > 1 else ''}{_own_seeds(study)}. The base policy solves {r('base')}\\% of the test problems (pass@1, "
         f"mean over seeds). The largest mean gain is {r('best_gain')}\\,pp ({r('best')}), the smallest "
         f"{r('worst_gain')}\\,pp ({r('worst')}). {r('ci_statement')}\n\n"
     )

@@ -89,10 +89,11 @@ def conditions_table(study: str, title: str, summary: pd.DataFrame, runs: pd.Dat
             _pm(r["gain_pp_mean"], r["gain_pp_std"]), per_seed, ci,
             num(r["retry_success_rate_mean"] * 100, 1), num(r["n_pairs_mean"], 1),
         ])
-    header = ["Condition", "Seeds", "Base (\\%)", "After SFT (\\%)", "Gain (pp)", "Per-seed gains", "95\\% CI",
+    header = ["Condition", "Seeds", "Base (\\%)", "After (\\%)", "Gain (pp)", "Per-seed gains", "95\\% CI",
               "Retry succ. (\\%)", "Pairs"]
-    caption = (f"{esc(title)}: test pass@1 of the base policy and after one round of retry, filter and LoRA SFT "
-               "under each condition; gains against the same seed's base policy."
+    caption = (f"{esc(title)}: test pass@1 of the base policy and after one round of each condition's method (by "
+               "default retry, filter and LoRA SFT; GRPO and OPSD sample their own completions and train on no "
+               "pairs); gains against the same seed's base policy."
                + (" 95\\% CI: $t$-interval of the mean gain over seeds." if (summary["n_seeds"] > 1).any() else "")
                + " Retry success: share of training "
                "problems failed on the first attempt that a retry solved. Pairs: SFT pairs after filtering."
@@ -163,7 +164,7 @@ def levels_table(study: str, title: str, rows: pd.DataFrame, source_title: str, 
             marked |= boot
             body.append([esc(r["label"]) if i == 0 else "", str(r["level"]), str(r["n_problems"]),
                          pct(r["base_pass@1"]), pct(r["pass@1"]), _pm(r["gain_pp_mean"], r["gain_pp_std"]), ci])
-    header = ["Condition", "Level", "Problems", "Base (\\%)", "After SFT (\\%)", "Gain (pp)", "95\\% CI"]
+    header = ["Condition", "Level", "Problems", "Base (\\%)", "After (\\%)", "Gain (pp)", "95\\% CI"]
     n_seeds = int(rows["n_seeds"].iloc[0])
     caption = (f"{esc(title)}: test pass@1 of the base policy and after one round of each condition of "
                f"study \\texttt{{{esc(source_title)}}}, per difficulty level of the test problems (the problem records' own "
@@ -206,8 +207,9 @@ def domains_table(study: str, title: str, rows: pd.DataFrame, bootstrap: dict | 
                      esc(r["label"]), str(r["n_seeds"]), pct(r["base_pass@1"]), _pm(r["gain_pp_mean"], r["gain_pp_std"]),
                      ci, esc(r["note"])])
     header = ["Domain", "Dataset", "Model", "Method", "Seeds", "Base (\\%)", "Gain (pp)", "95\\% CI", "Note"]
-    caption = (f"{esc(title)}: one round of retry, filter and LoRA SFT per domain; gains against the same seed's base "
-               "policy. The note is computed from the runs and the problem records (seeds, train/test overlap)."
+    caption = (f"{esc(title)}: one round of each method (its source, filter and trainer) per domain; gains against "
+               "the same seed's base policy. A run that several studies share is one row. The note is computed from "
+               "the runs and the problem records (seeds, train/test overlap)."
                + (_boot_note(bootstrap) if marked else ""))
     return _table("llllrrrlp{4.2cm}", header, body, caption, f"tab:{study}")
 

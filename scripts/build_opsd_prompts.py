@@ -1,0 +1,22 @@
+"""build_opsd_prompts: the problems an OPSD method trains on (its source and filter), each with the
+student's prompt and the teacher's PI (pidistill/opsd.py)."""
+
+import _repo  # noqa: F401  (this checkout's pidistill on sys.path)
+
+from pidistill.io import write_jsonl
+from pidistill.opsd import OPSDSettings, training_rows
+from pidistill.problems import index_problems, read_problems
+from pidistill.records import RETRY_SOURCE, read_verdicts
+from pidistill.smk import rule_log
+
+with rule_log(snakemake) as log:
+    problems = read_problems(snakemake.input.problems)
+    index = index_problems(problems)
+    first = read_verdicts(snakemake.input.first_verdicts, index, snakemake.input.problems, fields=RETRY_SOURCE)
+    candidates = None
+    if "candidates" in snakemake.input.keys():
+        candidates = read_verdicts(snakemake.input.candidates, index, snakemake.input.problems, fields=RETRY_SOURCE)
+    settings = OPSDSettings.from_config(snakemake.params.train)
+    rows, stats = training_rows(problems, first, candidates, snakemake.params.filter, settings)
+    write_jsonl(snakemake.output[0], rows)
+    log.info("OPSD prompts (source %s, filter %s): %s", snakemake.params.source["kind"], snakemake.params.filter, stats)
