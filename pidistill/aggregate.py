@@ -79,6 +79,8 @@ def run_rows(runs: Sequence[Run], evaluations: dict, round_stats: dict, training
         for col in STAT_COLUMNS:
             row[col] = stats.get(col, math.nan)
         row["tokens_generated"] = (sum(int(stats.get(c) or 0) for c in TOKEN_COLUMNS) if stats else math.nan)
+        # GRPO and OPSD sample their own completions while training: those count too
+        row["tokens_generated"] += int(trainings.get(key, {}).get("tokens_generated_in_training") or 0)
         row["trained"] = bool(trainings[key]["trained"]) if key in trainings else False
         row["gain_pp_boot_low"], row["gain_pp_boot_high"] = (
             run_gain_ci(run, evaluations, bootstrap) if run.policy != "base" else (math.nan, math.nan))

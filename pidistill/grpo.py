@@ -221,4 +221,5 @@ def train_grpo(
     trainer.train()
     save_adapter(net, out_dir)
     return finish(trainer, out_dir, summary,
-                  history_keys=("reward", "reward_std", "iprs/passed", "iprs/new_answer", "loss"))
+                  history_keys=("reward", "reward_std", "iprs/passed", "iprs/new_answer", "loss"),
+                  completions_per_step=settings.batch_size * settings.grad_accum)

@@ -311,4 +311,5 @@ def train_opsd(
     trainer.train()
     save_adapter(net, out_dir)
     return finish(trainer, out_dir, summary, history_keys=(
-        "loss", "self_distillation/distillation_loss", "completions/mean_length"))
+        "loss", "self_distillation/distillation_loss", "completions/mean_length"),
+        completions_per_step=settings.batch_size * settings.grad_accum)

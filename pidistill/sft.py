@@ -152,8 +152,13 @@ def save_full_model(model, tokenizer, out_dir: Path) -> None:
 _LOAD_KEYS = ("is_local", "local_files_only")
 
 
-def finish(trainer, out_dir: Path, summary: dict, history_keys: Sequence[str] = ("loss",)) -> dict:
-    """Record the history, drop the trainer's scratch directory, write training.json, fix modes."""
+def finish(trainer, out_dir: Path, summary: dict, history_keys: Sequence[str] = ("loss",),
+           completions_per_step: int | None = None) -> dict:
+    """Record the history, drop the trainer's scratch directory, write training.json, fix modes.
+
+    A trainer that samples its own completions (GRPO, OPSD; ``completions_per_step`` of them each
+    optimizer step) also records ``tokens_generated_in_training``: the completion tokens it sampled,
+    from TRL's per-step mean completion length (logged every step)."""
     import shutil
 
     summary["trained"] = True
@@ -163,6 +168,10 @@ def finish(trainer, out_dir: Path, summary: dict, history_keys: Sequence[str] = 
         {"step": h["step"], **{k: round(float(h[k]), 6) for k in history_keys if h.get(k) is not None}}
         for h in trainer.state.log_history if key in h
     ]
+    if completions_per_step:
+        lengths = [float(h["completions/mean_length"]) for h in trainer.state.log_history
+                   if "completions/mean_length" in h]
+        summary["tokens_generated_in_training"] = int(round(sum(lengths) * completions_per_step))
     # the model (or adapter) and this summary are the outputs, not the trainer's scratch
     shutil.rmtree(out_dir / "_trainer", ignore_errors=True)
     write_json(out_dir / "training.json", summary)

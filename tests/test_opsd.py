@@ -135,6 +135,8 @@ def test_opsd_trains_a_lora_adapter(opsd_round, tiny_math_model):
     assert all(torch.isfinite(torch.tensor(h["loss"])) and h["self_distillation/distillation_loss"] >= 0 for h in history)
     assert any(h["self_distillation/distillation_loss"] > 0 for h in history)
     assert summary["max_teacher_prompt_tokens"] > summary["max_student_prompt_tokens"]
+    # 8 completions a step, sampled by the student: their tokens count as generated
+    assert summary["tokens_generated_in_training"] == round(8 * sum(h["completions/mean_length"] for h in history)) > 0
     weights = load_file(str(out / "adapter_model.safetensors"))
     lora_b = [w for k, w in weights.items() if "lora_B" in k]
     assert lora_b and any(w.abs().sum() > 0 for w in lora_b)  # B starts at zero: training moved it

@@ -173,6 +173,16 @@ def test_method_catalogue(built):
     assert stats["iprs"]["n_pairs"] == 0 and stats["iprs"]["trainer"] == "grpo"
     grpo = json.loads((base / "r1-iprs" / "adapter" / "training.json").read_text())
     assert grpo["trained"] and grpo["n_prompts"] == len(failed)
+    # OPSD's frontier: the problems failed first-try whose try-again retry passed (the shared retry job),
+    # each with the gold answer as the teacher's PI; an adapter trained by SDFT
+    retries = [json.loads(line) for line in (base / "sources/retry-none-k1/samples.verdicts.jsonl").read_text().splitlines()]
+    prompts = [json.loads(line) for line in (base / "r1-opsd_frontier" / "opsd_prompts.jsonl").read_text().splitlines()]
+    assert [p["id"] for p in prompts] == sorted({r["id"] for r in retries if r["passed"] and r["id"] in failed})
+    assert all(p["privileged_context"].startswith("The correct answer is: ") for p in prompts)
+    opsd = json.loads((base / "r1-opsd_frontier" / "adapter" / "training.json").read_text())
+    assert opsd["trained"] and opsd["n_prompts"] == len(prompts) and opsd["settings"]["teacher_model_kind"] == "base"
+    opsd_rows = pd.read_csv(results / "studies" / "opsd" / "summary.csv")
+    assert {"opsd_frontier", "tryagain"} <= set(opsd_rows["method"])
     assert (base / "r1-full_ft" / "adapter" / "model.safetensors").exists()
     assert not (base / "r1-full_ft" / "adapter" / "adapter_config.json").exists()
     # another model retried: the log names it, and the student's adapters were not loaded
@@ -186,7 +196,7 @@ def test_method_catalogue(built):
     table = pd.read_csv(results / "studies" / "controls" / "methods.csv")
     controls = set(table[table["study"].str.contains("controls")]["method"])
     assert {"rejection_sft", "double_sample", "frontier_rejection", "compute_matched", "cross_hint", "cross_retry",
-            "iprs", "full_ft"} <= controls
+            "iprs", "full_ft", "opsd_frontier"} <= controls
     assert len(table) == len(table.drop_duplicates(["dataset", "model", "method", "seeds"]))  # shared runs once
     assert table["note"].str.contains("single seed").any()
     assert "Compute-matched (2x)" in (results / "paper" / "studies.tex").read_text()
@@ -221,29 +231,31 @@ def test_second_run_has_nothing_to_do(built):
 # seed 1, round 1 shared; lr_sweep: tryagain (shared) and tryagain_lr3e3; k_retries: tryagain and K=2;
 # controls on seed 1: rejection-sampling SFT, double-sample and frontier-rejection (one shared samples
 # job), compute-matched, cross-model hint (hints by tiny_strong) and retry (by tiny_strong), IPRS (GRPO),
-# full fine-tune), toy_code seed 1 (code_retry: tryagain, tests, other_tests (the donors' assignment);
+# full fine-tune, OPSD's frontier on try again's retries), toy_code seed 1 (code_retry: tryagain, tests, other_tests (the donors' assignment);
 # controls_graded: tryagain, graded), mini_math500 seed 1 (file_math: tryagain), and the derived studies:
 # amortized (from iterative), levels (pi_content), scale (figure over the conditions studies, LR table of
-# lr_sweep), domains (tryagain of pi_content, code_retry, file_math), cost (benchmarks of every run study)
-# and the method table (controls: every run study's methods)
+# lr_sweep), domains (tryagain of pi_content, code_retry, file_math), opsd (the OPSD rows and try again of
+# pi_content, code_retry, controls), cost (benchmarks of every run study) and the method table (controls:
+# every run study's methods)
 REPORT_TAIL = {"write_paper_sections": 1, **({"build_paper": 1, "all": 1} if HAVE_LATEX else {})}
 SCALE = {"plot_scale": 1, "tabulate_scale": 1}
-DERIVED = {"tabulate_amortized": 1, "tabulate_levels": 1, **SCALE, "tabulate_domains": 1, "tabulate_cost": 1,
+DOMAINS = {"tabulate_domains": 2}  # the domains table and the opsd study's (OPSD rows beside try again)
+DERIVED = {"tabulate_amortized": 1, "tabulate_levels": 1, **SCALE, **DOMAINS, "tabulate_cost": 1,
            "tabulate_methods": 1}
 EVERYTHING_OF_THE_TOY_DATASETS = {  # not the demo models, not file_math (its dataset is a local file)
-    "prepare_dataset": 2, "detect_overlap": 2, "sample_first_attempts": 4, "verify_samples": 39, "sample_retries": 11,
-    "sample_extra_attempts": 2, "sample_hints": 1, "assign_pi_donors": 1, "build_sft_pairs": 19, "train_adapter": 19,
-    "sample_evaluation": 22, "evaluate_policy": 22, "aggregate_study": 7, "plot_condition_study": 6,
+    "prepare_dataset": 2, "detect_overlap": 2, "sample_first_attempts": 4, "verify_samples": 40, "sample_retries": 11,
+    "sample_extra_attempts": 2, "sample_hints": 1, "assign_pi_donors": 1, "build_sft_pairs": 20, "train_adapter": 20,
+    "build_opsd_prompts": 1, "sample_evaluation": 23, "evaluate_policy": 23, "aggregate_study": 7, "plot_condition_study": 6,
     "plot_round_study": 1, "plot_gain_curve": 1, "tabulate_study": 6, **DERIVED, **REPORT_TAIL,
 }
 CODE_VERIFICATION_AND_AFTER = {  # the 9 code verifications (first attempts, 3 retry sources, 5 evaluations)
     "verify_samples": 9, "assign_pi_donors": 1, "sample_retries": 3, "build_sft_pairs": 4, "train_adapter": 4,
     "sample_evaluation": 4, "evaluate_policy": 5, "aggregate_study": 2, "plot_condition_study": 2, "tabulate_study": 2,
-    **SCALE, "tabulate_domains": 1, "tabulate_cost": 1, "tabulate_methods": 1, **REPORT_TAIL,
+    **SCALE, **DOMAINS, "tabulate_cost": 1, "tabulate_methods": 1, **REPORT_TAIL,
 }
-MATH_VERIFICATION_AND_AFTER = {  # toy_math: 3 first attempts, 10 sources, 17 evaluations; mini_math500: 1, 1, 2
-    "verify_samples": 34, "sample_retries": 9, "sample_extra_attempts": 1, "build_sft_pairs": 16, "train_adapter": 16,
-    "sample_evaluation": 16, "evaluate_policy": 19, "aggregate_study": 6, "plot_condition_study": 5,
+MATH_VERIFICATION_AND_AFTER = {  # toy_math: 3 first attempts, 10 sources, 18 evaluations; mini_math500: 1, 1, 2
+    "verify_samples": 35, "sample_retries": 9, "sample_extra_attempts": 1, "build_sft_pairs": 17, "train_adapter": 17,
+    "build_opsd_prompts": 1, "sample_evaluation": 17, "evaluate_policy": 20, "aggregate_study": 6, "plot_condition_study": 5,
     "plot_round_study": 1, "plot_gain_curve": 1, "tabulate_study": 5, "sample_first_attempts": 1, **DERIVED,
     **REPORT_TAIL,
 }
@@ -252,24 +264,24 @@ MATH_VERIFICATION_AND_AFTER = {  # toy_math: 3 first attempts, 10 sources, 17 ev
 # reruns its base policy's first attempts and evaluation too
 MATH_VERIFIER_CODE_AND_AFTER = {
     **MATH_VERIFICATION_AND_AFTER, "prepare_dataset": 1, "detect_overlap": 1, "sample_first_attempts": 2,
-    "sample_evaluation": 17,
+    "sample_evaluation": 18,
 }
-MATH_EVALUATION_AND_AFTER = {  # the 17 toy_math evaluations and the 5 toy-math studies' reports
-    "sample_evaluation": 17, "verify_samples": 17, "evaluate_policy": 17, "aggregate_study": 5,
+MATH_EVALUATION_AND_AFTER = {  # the 18 toy_math evaluations and the 5 toy-math studies' reports
+    "sample_evaluation": 18, "verify_samples": 18, "evaluate_policy": 18, "aggregate_study": 5,
     "plot_condition_study": 4, "plot_round_study": 1, "plot_gain_curve": 1, "tabulate_study": 4, **DERIVED,
     **REPORT_TAIL,
 }
 ONE_STUDY_REPORT = {  # pi_content's report, and the derived tables that show its methods' labels
     "aggregate_study": 1, "plot_condition_study": 1, "tabulate_study": 1, "tabulate_levels": 1, **SCALE,
-    "tabulate_domains": 1, "tabulate_methods": 1, **REPORT_TAIL,
+    **DOMAINS, "tabulate_methods": 1, **REPORT_TAIL,
 }
 EVERY_STUDY_REPORT_BUT_COST = {  # what reads the bootstrap: every study's statistics, not the cost table
     "aggregate_study": 8, "plot_condition_study": 7, "plot_round_study": 1, "plot_gain_curve": 1,
-    "tabulate_study": 7, "tabulate_amortized": 1, "tabulate_levels": 1, **SCALE, "tabulate_domains": 1,
+    "tabulate_study": 7, "tabulate_amortized": 1, "tabulate_levels": 1, **SCALE, **DOMAINS,
     "tabulate_methods": 1, **REPORT_TAIL,
 }
 EVERY_TABLE = {"tabulate_study": 7, "tabulate_amortized": 1, "tabulate_levels": 1, "tabulate_scale": 1,
-               "tabulate_domains": 1, "tabulate_cost": 1, "tabulate_methods": 1, **REPORT_TAIL}
+               **DOMAINS, "tabulate_cost": 1, "tabulate_methods": 1, **REPORT_TAIL}
 
 
 def append(path: Path, text: str = "\n# edited\n") -> None:
@@ -360,8 +372,9 @@ def test_report_lists_every_figure_and_table_with_its_provenance(edited):
                      "learning_rates.csv", "controls.tex", "methods.csv", "k_retries_curve.png",
                      *(["pidistill.pdf"] if HAVE_LATEX else [])):
         assert expected in files, expected
-    # one runs.csv per run study (8); a summary.csv per run study and per derived amortized, levels, domains
-    assert files.count("runs.csv") == 8 and files.count("summary.csv") == 8 + 3
+    # one runs.csv per run study (8); a summary.csv per run study and per derived amortized, levels, domains,
+    # opsd
+    assert files.count("runs.csv") == 8 and files.count("summary.csv") == 8 + 4
     for rule in ("plot_condition_study", "aggregate_study", "tabulate_study", "tabulate_amortized", "plot_scale",
                  "tabulate_cost", "tabulate_methods", "plot_gain_curve"):
         assert rule in html

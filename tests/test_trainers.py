@@ -241,6 +241,7 @@ def test_grpo_trains_an_adapter_like_sft(grpo_round, tiny_math_model):
     history = summary["reward_history"]
     assert [h["step"] for h in history] == [1, 2, 3]
     assert all(0.0 <= h["reward"] <= 1.0 and "iprs/passed" in h for h in history)
+    assert summary["tokens_generated_in_training"] > 0  # 8 sampled completions a step count as generated
     assert round_kind(out) == "lora" and "ref" not in os.listdir(out)
     assert sorted(json.loads((Path(out) / "adapter_config.json").read_text())["target_modules"])
     assert effective_adapter([out]) == out

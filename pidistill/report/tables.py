@@ -259,8 +259,8 @@ def methods_table(study: str, title: str, rows: pd.DataFrame, bootstrap: dict | 
     header = ["Method", "Model", "Dataset", "Gain (pp)", "Per seed", "95\\% CI", "Seeds", "Tokens", "Study", "Note"]
     caption = (f"{esc(title)}: every method of every study, largest mean gain first; gains in test pass@1 against "
                "the same seed's base policy, mean $\\pm$ std over seeds. Tokens: generated for the training set "
-               "(first attempts, the source's candidates, hints; mean over seeds), counted by the generating model's "
-               "tokenizer. The notes are computed from the runs: single seed, a baseline outside the band where retry "
+               "(first attempts, the source's candidates, hints, and the completions GRPO and OPSD sample while "
+               "training; mean over seeds), counted by the generating model's tokenizer. The notes are computed from the runs: single seed, a baseline outside the band where retry "
                "helps, train/test overlap, a 95\\% CI that includes zero."
                + (_boot_note(bootstrap) if marked else ""))
     return _table("lllrp{2.4cm}lrrlp{4.2cm}", header, body, caption, f"tab:{study}")
