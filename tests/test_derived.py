@@ -313,3 +313,13 @@ def test_derived_config_errors_name_the_key(demo, mutate, message):
     mutate(bad)
     with pytest.raises(ConfigError, match=message):
         validate_config(bad)
+
+
+def test_scale_labels_name_a_crowded_columns_extremes_only():
+    from pidistill.report.figures import _scale_labels
+
+    rows = [{"dataset": "d", "model": "m", "base_pass@1_mean": 0.4, "gain_pp_mean": g, "label": f"c{g}"}
+            for g in (1.0, -2.0, 5.0, 0.5)]
+    rows.append({"dataset": "d", "model": "strong", "base_pass@1_mean": 0.8, "gain_pp_mean": 0.3, "label": "only"})
+    labels = sorted(t for _, _, t in _scale_labels(rows))
+    assert labels == ["c-2.0 (lowest of 4)", "c5.0 (highest of 4)", "only"]

@@ -132,6 +132,26 @@ def _label_points(fig, ax, labelled: list[tuple[float, float, str]]) -> None:
                         arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.4, "shrinkA": 0, "shrinkB": 2})
 
 
+def _scale_labels(rows: list[dict], most: int = 3) -> list[tuple[float, float, str]]:
+    """Labels of the scale figure: the methods of one (dataset, model) share its baseline, so they
+    stack in one column; a column of more than ``most`` points labels only its largest and smallest
+    gain (saying of how many), so the labels stay inside the axes. Every point is in the CSV."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["dataset"], r["model"]), []).append(r)
+    out = []
+    for members in groups.values():
+        members = sorted(members, key=lambda r: (r["gain_pp_mean"], r["label"]))
+        n = len(members)
+        if n <= most:
+            chosen = [(r, r["label"]) for r in members]
+        else:
+            chosen = [(members[-1], f"{members[-1]['label']} (highest of {n})"),
+                      (members[0], f"{members[0]['label']} (lowest of {n})")]
+        out += [(100 * r["base_pass@1_mean"], r["gain_pp_mean"], text) for r, text in chosen]
+    return out
+
+
 def plot_scale(points: pd.DataFrame, band: tuple[float, float], title: str, pdf_path, png_path) -> None:
     """The inverted U: baseline pass@1 against gain, one point per (model, dataset, method), 95% CI bars,
     the baseline band shaded."""
@@ -152,7 +172,7 @@ def plot_scale(points: pd.DataFrame, band: tuple[float, float], title: str, pdf_
             ax.errorbar([x], [y], yerr=yerr, fmt=markers[models.index(r["model"]) % len(markers)],
                         color=colors(datasets.index(r["dataset"]) % 10), ms=5, capsize=2, lw=0.8, zorder=3)
         ax.set_xlim(0, 100)
-        _label_points(fig, ax, [(100 * r["base_pass@1_mean"], r["gain_pp_mean"], r["label"]) for r in rows])
+        _label_points(fig, ax, _scale_labels(rows))
         handles = [plt.Line2D([], [], ls="", marker="s", color=colors(i % 10), label=d) for i, d in enumerate(datasets)]
         handles += [plt.Line2D([], [], ls="", marker=markers[i % len(markers)], color="0.4", label=m)
                     for i, m in enumerate(models)]

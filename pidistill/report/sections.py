@@ -169,7 +169,9 @@ def _scale(name: str, study: dict, studies: dict, figures: list[str]) -> str:
     )
     text += _figure(figures[0], f"fig:{name}-scale",
                     f"{esc(study.get('title', name))}: baseline test pass@1 against the gain of one round, one point per "
-                    "model, dataset and condition, with 95\\% CIs; shaded: the baseline band.")
+                    "model, dataset and condition, with 95\\% CIs; shaded: the baseline band. Where more than three "
+                    "conditions share a baseline (one model on one dataset), only the highest and lowest gain are "
+                    "labelled; every point is in the study's points.csv.")
     return text
 
 
