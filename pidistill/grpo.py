@@ -45,11 +45,12 @@ from typing import Mapping, Sequence
 
 from pidistill.io import write_json
 from pidistill.problems import Problem
+from pidistill.sft import TrainSection
 from pidistill.verifiers import Verdict, VerifierSettings, verify_items
 
 
 @dataclass
-class GRPOSettings:
+class GRPOSettings(TrainSection):
     """A ``trainer: grpo`` method's ``train`` section."""
 
     trainer: str = "grpo"
@@ -84,10 +85,6 @@ class GRPOSettings:
     def prompts_per_step(self) -> int:
         return self.batch_size * self.grad_accum // self.num_generations
 
-    @classmethod
-    def from_config(cls, cfg: dict) -> "GRPOSettings":
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in cfg.items() if k in known})
 
 
 # ---- the reward ---------------------------------------------------------------------------------
@@ -173,7 +170,7 @@ def train_grpo(
     threads: int = 1, revision: str | None = None, chat_template_kwargs: dict | None = None,
 ) -> dict:
     """Train one round's LoRA adapter with GRPO into ``out_dir``; returns the training summary."""
-    from pidistill.sft import finish, load_parent, lora_model, save_adapter, setup_torch, trainer_arguments
+    from pidistill.sft import finish, sampling_lora_student, save_adapter, setup_torch, trainer_arguments
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -197,12 +194,7 @@ def train_grpo(
 
     setup_torch(threads)
     cuda = torch.cuda.is_available()
-    base, tokenizer, resolved = load_parent(model, parent_adapters, revision, settings.bf16, merge=False)
-    net = lora_model(base, resolved.adapter, settings.lora_r, settings.lora_alpha, settings.lora_dropout,
-                     settings.target_modules, seed)
-    summary["continued_from"] = resolved.adapter
-    summary["parent_weights"] = {"model": resolved.model, "adapter": resolved.adapter}
-    tokenizer.padding_side = "left"  # GRPOTrainer generates from left-padded prompts
+    net, tokenizer = sampling_lora_student(model, parent_adapters, revision, settings, seed, summary)
     args = GRPOConfig(
         **trainer_arguments(out_dir, settings, seed, cuda),
         num_generations=settings.num_generations,

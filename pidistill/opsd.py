@@ -55,7 +55,6 @@ generator. On CPU two runs write the same bytes.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -63,6 +62,7 @@ from typing import Mapping, Sequence
 from pidistill.io import write_json
 from pidistill.methods import filter_candidates
 from pidistill.problems import Problem
+from pidistill.sft import TrainSection
 
 PRIVILEGED = ("answer", "tests", "skeleton")
 TEACHER_KINDS = ("base", "live", "ema")
@@ -77,7 +77,7 @@ DEFAULT_PI_TEMPLATES = {
 
 
 @dataclass
-class OPSDSettings:
+class OPSDSettings(TrainSection):
     """A ``trainer: opsd`` method's ``train`` section. Defaults are TRL's SDFTConfig's where the
     documents are silent (divergence, top-k, clipping), except those marked "ours"."""
 
@@ -130,10 +130,6 @@ class OPSDSettings:
         except KeyError:
             raise ValueError(f"train.privileged {self.privileged!r} has no meaning for {domain} problems") from None
 
-    @classmethod
-    def from_config(cls, cfg: dict) -> "OPSDSettings":
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in cfg.items() if k in known})
 
 
 # ---- the training prompts -------------------------------------------------------------------------
@@ -274,7 +270,7 @@ def train_opsd(
 ) -> dict:
     """Train one round's LoRA adapter with OPSD into ``out_dir``; returns the training summary."""
     from pidistill.generation import resolve_policy
-    from pidistill.sft import finish, load_parent, lora_model, save_adapter, setup_torch
+    from pidistill.sft import finish, sampling_lora_student, save_adapter, setup_torch
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -298,12 +294,7 @@ def train_opsd(
 
     setup_torch(threads)
     cuda = torch.cuda.is_available()
-    base, tokenizer, resolved = load_parent(model, parent_adapters, revision, settings.bf16, merge=False)
-    net = lora_model(base, resolved.adapter, settings.lora_r, settings.lora_alpha, settings.lora_dropout,
-                     settings.target_modules, seed)
-    summary["continued_from"] = resolved.adapter
-    summary["parent_weights"] = {"model": resolved.model, "adapter": resolved.adapter}
-    tokenizer.padding_side = "left"  # the trainer generates from left-padded prompts
+    net, tokenizer = sampling_lora_student(model, parent_adapters, revision, settings, seed, summary)
     args = sdft_config(out_dir, settings, seed, cuda, chat_template_kwargs)
     data = Dataset.from_list([{"prompt": r["prompt"], "privileged_context": r["privileged_context"]} for r in rows])
     trainer = SDFTTrainer(model=net, args=args, train_dataset=data, processing_class=tokenizer)

@@ -22,6 +22,7 @@ model (LoRA rounds after that continue this adapter). A round whose filtered set
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -48,11 +49,21 @@ def build_pairs(problems: Sequence[Problem], kept: Sequence[dict], dedupe: bool 
     return pairs
 
 
+class TrainSection:
+    """A method's ``train`` section as a dataclass: ``from_config`` keeps the fields this trainer has
+    (the section also holds train_defaults meant for other trainers)."""
+
+    @classmethod
+    def from_config(cls, cfg: dict):
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in cfg.items() if k in known})
+
+
 TRAINERS = ("lora", "full")  # what train_adapter trains here (GRPO: pidistill.grpo; OPSD: pidistill.opsd)
 
 
 @dataclass
-class TrainSettings:
+class TrainSettings(TrainSection):
     """SFT hyperparameters (a method's ``train`` section); ``trainer`` is ``lora`` or ``full`` (the
     lora_* and target_modules fields apply to LoRA rounds only)."""
 
@@ -76,11 +87,6 @@ class TrainSettings:
         if self.trainer not in TRAINERS:
             raise ValueError(f"train.trainer {self.trainer!r}: pidistill.sft trains {' or '.join(TRAINERS)} "
                              "(grpo is pidistill.grpo, opsd pidistill.opsd)")
-
-    @classmethod
-    def from_config(cls, cfg: dict) -> "TrainSettings":
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in cfg.items() if k in known})
 
 
 def setup_torch(threads: int) -> None:
@@ -126,6 +132,21 @@ def lora_model(base, parent_adapter: str | None, lora_r: int, lora_alpha: int, l
     lora = LoraConfig(r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout, target_modules=target_modules,
                       task_type="CAUSAL_LM")
     return get_peft_model(base, lora)
+
+
+def sampling_lora_student(model: str, parent_adapters: Sequence[str], revision: str | None, settings, seed: int,
+                          summary: dict):
+    """The LoRA student of a trainer that samples its own completions (GRPO, OPSD): the parent's
+    base with the parent's adapter continued (or a new one from ``seed``), the tokenizer padding on
+    the left (the trainers generate from left-padded prompts); records in ``summary`` which weights
+    the round starts from. Returns (model, tokenizer)."""
+    base, tokenizer, resolved = load_parent(model, parent_adapters, revision, settings.bf16, merge=False)
+    net = lora_model(base, resolved.adapter, settings.lora_r, settings.lora_alpha, settings.lora_dropout,
+                     settings.target_modules, seed)
+    summary["continued_from"] = resolved.adapter
+    summary["parent_weights"] = {"model": resolved.model, "adapter": resolved.adapter}
+    tokenizer.padding_side = "left"
+    return net, tokenizer
 
 
 def save_adapter(peft_model, out_dir: Path) -> None:

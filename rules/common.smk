@@ -183,6 +183,13 @@ def trainer_of(wildcards):
     return method_trainer(method_settings(config, wildcards.method))
 
 
+def opsd_pi_settings(wildcards):
+    """What build_opsd_prompts reads of an OPSD method's train section: its PI and how it reads (a
+    learning rate or a step count changes the training, not the prompts)."""
+    train = method_settings(config, wildcards.method)["train"]
+    return {k: train[k] for k in ("trainer", "privileged", "pi_template") if k in train}
+
+
 def train_inputs(wildcards):
     """SFT trainers read the pairs; GRPO reads the problems and the first attempts' verdicts; OPSD
     its prompts with their PI (rule build_opsd_prompts)."""

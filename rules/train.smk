@@ -41,9 +41,8 @@ rule build_opsd_prompts:
         "../envs/cpu.yaml"
     params:
         environment="main",
-        source=lambda wildcards: source_settings(config, wildcards.method, wildcards.dataset),
         filter=lambda wildcards: method_filter(method_settings(config, wildcards.method)),
-        train=lambda wildcards: method_settings(config, wildcards.method)["train"],
+        pi=opsd_pi_settings,
     script:
         "../scripts/build_opsd_prompts.py"
 

@@ -16,7 +16,8 @@ with rule_log(snakemake) as log:
     candidates = None
     if "candidates" in snakemake.input.keys():
         candidates = read_verdicts(snakemake.input.candidates, index, snakemake.input.problems, fields=RETRY_SOURCE)
-    settings = OPSDSettings.from_config(snakemake.params.train)
+    settings = OPSDSettings.from_config(snakemake.params.pi)  # the PI settings only: the rest is the trainer's
     rows, stats = training_rows(problems, first, candidates, snakemake.params.filter, settings)
     write_jsonl(snakemake.output[0], rows)
-    log.info("OPSD prompts (source %s, filter %s): %s", snakemake.params.source["kind"], snakemake.params.filter, stats)
+    log.info("OPSD prompts (%s, filter %s): %s", "from the source's candidates" if candidates is not None
+             else "every training problem", snakemake.params.filter, stats)
