@@ -5,7 +5,7 @@
     pidistill sample --model DIR_OR_HUB_ID [--adapter DIR ...] --problems P --n N --seed S --out samples.jsonl
     pidistill retry --model M [--adapter DIR ...] --problems P --verdicts first.verdicts.jsonl --pi gold --out retries.jsonl
     pidistill pairs --problems P --first-verdicts F --retry-verdicts R --out sft_pairs.jsonl
-    pidistill train --model M [--adapter DIR ...] --pairs sft_pairs.jsonl --out adapter_dir
+    pidistill train --model M [--adapter DIR ...] --pairs sft_pairs.jsonl [--trainer lora|full] --out round_dir
     pidistill evaluate --problems P --verdicts eval.verdicts.jsonl --k 1 8 --out evaluation.json
     pidistill trace KEY [--configfile FILE ...] [--profile slurm] [--directory DIR] [--all]
 
@@ -28,6 +28,7 @@ from pathlib import Path
 import yaml
 
 from pidistill.io import InputError
+from pidistill.sft import TRAINERS
 
 
 def _options(pairs: list[str]) -> dict:
@@ -159,8 +160,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from pidistill.sft import TrainSettings, train_adapter
 
     _check_model(args)
-    settings = TrainSettings(steps=args.steps, learning_rate=args.learning_rate, batch_size=args.batch_size,
-                             lora_r=args.lora_r, lora_alpha=args.lora_alpha, min_pairs=args.min_pairs)
+    settings = TrainSettings(trainer=args.trainer, steps=args.steps, learning_rate=args.learning_rate,
+                             batch_size=args.batch_size, lora_r=args.lora_r, lora_alpha=args.lora_alpha,
+                             min_pairs=args.min_pairs)
     summary = train_adapter(read_pairs(args.pairs), args.model, args.adapter or [], settings, args.seed, args.out,
                             threads=args.threads, revision=args.revision)
     print(f"trained={summary['trained']} on {summary['n_pairs']} pairs ({summary['reason']})", file=sys.stderr)
@@ -258,10 +260,13 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--stats", help="also write the round statistics (JSON)")
     pr.set_defaults(func=cmd_pairs)
 
-    t = add("train", help="LoRA SFT of one round (TRL SFTTrainer + PEFT)")
+    t = add("train", help="SFT of one round (TRL SFTTrainer): a LoRA adapter (PEFT) or the full model")
     _policy_args(t)
     t.add_argument("--pairs", required=True)
-    t.add_argument("--out", required=True, help="adapter directory")
+    t.add_argument("--out", required=True, help="the round's directory (a LoRA adapter, or the fine-tuned model)")
+    t.add_argument("--trainer", choices=TRAINERS, default="lora",
+                   help="lora (default) or full fine-tune (the lora options then do not apply); GRPO and OPSD "
+                        "sample their own completions and run from the pipeline's rules only")
     t.add_argument("--steps", type=int, default=60)
     t.add_argument("--learning-rate", type=float, default=2e-5)
     t.add_argument("--batch-size", type=int, default=8)

@@ -1,6 +1,7 @@
 """The `pidistill` command runs every stage outside Snakemake, on a tiny model saved like a hub model."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -93,3 +94,33 @@ def test_round_two_continues_round_ones_adapter(tmp_path, model_dir):
     w1 = (tmp_path / "r1" / "adapter_model.safetensors").read_bytes()
     w3 = (tmp_path / "r3" / "adapter_model.safetensors").read_bytes()
     assert w1 != w3
+
+
+def test_train_full_finetune_then_sample_from_it(tmp_path, model_dir):
+    """`--trainer full` writes the fine-tuned model as the round's directory; sampling with it as the
+    round (`--adapter`) loads those weights, not the base model's."""
+    pairs = [{"id": "x", "attempt": 0, "prompt": [{"role": "user", "content": "Compute 2+2."}],
+              "completion": [{"role": "assistant", "content": "\\boxed{4}"}]}] * 4
+    (tmp_path / "pairs.jsonl").write_text("".join(json.dumps(x) + "\n" for x in pairs))
+    out = tmp_path / "r1"
+    assert main(["train", "--model", model_dir, "--pairs", str(tmp_path / "pairs.jsonl"), "--trainer", "full",
+                 "--steps", "2", "--learning-rate", "1e-2", "--batch-size", "4", "--out", str(out)]) == 0
+    summary = json.loads((out / "training.json").read_text())
+    assert summary["trained"] and summary["settings"]["trainer"] == "full"
+    assert (out / "model.safetensors").is_file() and not (out / "adapter_config.json").exists()
+    assert (out / "model.safetensors").read_bytes() != (Path(model_dir) / "model.safetensors").read_bytes()
+    from pidistill.generation import resolve_policy
+
+    assert resolve_policy(model_dir, [str(out)]).model == str(out)
+    assert main(["prepare", "toy_math", "--out", str(tmp_path / "p.jsonl"), "--option", "split=test",
+                 "--option", "n_train=4", "--option", "n_test=2"]) == 0
+    assert main(["sample", "--model", model_dir, "--adapter", str(out), "--problems", str(tmp_path / "p.jsonl"),
+                 "--n", "1", "--max-new-tokens", "4", "--out", str(tmp_path / "s.jsonl")]) == 0
+    assert len((tmp_path / "s.jsonl").read_text().splitlines()) == 2
+
+
+def test_train_rejects_an_unknown_trainer(tmp_path, model_dir, capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--model", model_dir, "--pairs", str(tmp_path / "p.jsonl"), "--trainer", "grpo",
+              "--out", str(tmp_path / "r")])
+    assert "invalid choice: 'grpo'" in capsys.readouterr().err
