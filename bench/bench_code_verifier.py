@@ -8,10 +8,11 @@ and rlimits, like the spine's first verifier; the sandbox is ``verify_batch`` wi
 (namespaces). Two sample sets:
 
 * ``canonical``: HumanEval canonical solutions x N (all pass);
-* ``mix``: per problem its canonical solution and one failing completion (in turn a wrong answer,
-  an exception, a syntax error, ``sys.exit(0)`` in the call, which the reference counts as a
-  pass), x N, plus ``--timeouts`` completions that never finish (half sleep, half spin), spread
-  through the list.
+* ``failing``: per problem its canonical solution and one failing completion (in turn a wrong
+  answer, an exception, a syntax error, ``sys.exit(0)`` in the call, which the reference counts
+  as a pass), x N;
+* ``mix``: ``failing`` plus ``--timeouts`` completions that never finish (half sleep, half spin),
+  spread through the list.
 
 Each design runs ``--repeat`` times, taking turns, and its fastest run counts (the machine may be
 shared). About 4 minutes on 2 cores with the defaults.
@@ -24,7 +25,10 @@ a zygote the candidate's start (the spawner's fork), its load (sandbox set-up in
 exec of the program, first answer), the tests (judge and candidate), the clean-up (kill, reap,
 empty the work dir); outside, the verifier's own work (jobs, verdicts) and the pool's start and
 stop. In a batch with a never-ending sample the sandbox cannot finish before that sample's
-timeout has run out after it started: the mix's ratio grows with ``--copies``.
+timeout has run out after it started: the mix's ratio grows with ``--copies``. A spinning sample
+also burns its whole timeout of CPU in either design, so no design that gives each sample its
+full timeout finishes the mix in less than (spinning samples x timeout / cores) seconds: the
+report prints that floor and the ratio it caps (the mix's ceiling).
 """
 
 from __future__ import annotations
@@ -73,12 +77,17 @@ def reference_one(problem, completion: str, timeout: float) -> bool:
 def sample_sets(copies: int, timeouts: int) -> dict[str, list]:
     problems = load_humaneval(str(DATA))
     canonical = [(p, p.meta["canonical_solution"]) for p in problems] * copies
-    mix = []
+    failing = []
     for i, p in enumerate(problems * copies):
-        mix += [(p, p.meta["canonical_solution"]), (p, FAILING[i % len(FAILING)])]
+        failing += [(p, p.meta["canonical_solution"]), (p, FAILING[i % len(FAILING)])]
+    mix = list(failing)
     for k in range(timeouts):
         mix.insert((k + 1) * len(mix) // (timeouts + 1), (problems[k], NEVER_ENDS[k % 2]))
-    return {"canonical": canonical, "mix": mix}
+    return {"canonical": canonical, "failing": failing, "mix": mix}
+
+
+def spinning(items) -> int:
+    return sum(completion == NEVER_ENDS[1] for _, completion in items)
 
 
 def _cpu() -> float:
@@ -94,7 +103,7 @@ def measure(items, workers: int, timeout: float, repeat: int) -> dict:
     """Both designs ``repeat`` times, taking turns (a shared machine's load hits both alike); the
     fastest run of each counts."""
     n = len(items)
-    out = {"samples": n}
+    out = {"samples": n, "spinning": spinning(items)}
     settings = VerifierSettings(workers=workers, timeout_s=timeout, progress=False)
     refs, boxes = [], []
     for _ in range(repeat):
@@ -162,6 +171,11 @@ def report(mode: str, res: dict, args) -> None:
         print(f"   {'pidistill sandbox (' + str(box['isolation']) + ')':<34} {box['passed']:>6} {box['seconds']:>8.2f} {m['samples'] / box['seconds']:>9.1f} {box['cpu_ms']:>13.2f}")
         print(f"   ratio (sandbox / reference throughput): {ratio:.2f}x; verdicts agree on {box['agree']}/{m['samples']}; "
               f"runs (s): reference {m['runs']['reference']}, sandbox {m['runs']['sandbox']}")
+        if m["spinning"]:
+            floor = m["spinning"] * args.timeout / min(args.workers, os.cpu_count() or 1)
+            print(f"   floor for any design giving every sample its full timeout: {m['spinning']} spinning x "
+                  f"{args.timeout:g}s / {min(args.workers, os.cpu_count() or 1)} cores = {floor:.2f}s, so at most "
+                  f"{ref['seconds'] / floor:.2f}x against this reference (the sandbox: {box['seconds'] / floor:.2f}x the floor)")
         print(f"   sandbox per sample, ms: in a zygote start {b['start']:.2f} + load {b['load']:.2f} + tests {b['tests']:.2f} "
               f"+ cleanup {b['cleanup']:.2f}; verifier {b['verifier']:.2f}; pool start+stop {b['pool_start_stop']:.2f}; "
               f"map wall {b['map_wall']:.2f} ({b['parked']} parked, {b['zygotes']} zygotes)")
@@ -174,7 +188,7 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=5.0)
     ap.add_argument("--timeouts", type=int, default=4, help="never-ending samples in the mix")
     ap.add_argument("--repeat", type=int, default=2, help="runs of each design, taking turns; the fastest counts")
-    ap.add_argument("--sets", type=lambda s: s.split(","), default=["canonical", "mix"])
+    ap.add_argument("--sets", type=lambda s: s.split(","), default=["canonical", "failing", "mix"])
     ap.add_argument("--modes", type=lambda s: s.split(","), default=["invoker", "user"])
     ap.add_argument("--json", action="store_true", help="(internal) one run as this user, as JSON")
     args = ap.parse_args()
