@@ -13,7 +13,7 @@ from typing import Iterable
 
 from pidistill.io import InputError, iter_jsonl_lines, write_jsonl
 
-DOMAINS = ("math", "code")
+DOMAINS = ("math", "code", "formal")
 
 
 @dataclass
@@ -21,7 +21,7 @@ class Problem:
     """A problem as the pipeline sees it.
 
     ``prompt`` is the user message the policy answers. Math problems carry the gold ``answer``;
-    code problems carry their tests. For completion-style code benchmarks (HumanEval) the program
+    code problems carry their tests; formal problems their header and theorem statement in ``meta``. For completion-style code benchmarks (HumanEval) the program
     that is executed is ``code_prefix + completion``; otherwise it is the extracted completion.
     """
 
@@ -45,6 +45,9 @@ class Problem:
             raise ValueError(f"problem {self.id!r}: a math problem needs a gold 'answer'")
         if self.domain == "code" and not (self.tests or self.test_program):
             raise ValueError(f"problem {self.id!r}: a code problem needs 'tests' or 'test_program'")
+        if self.domain == "formal" and not (isinstance(self.meta.get("statement"), str) and "header" in self.meta):
+            raise ValueError(f"problem {self.id!r}: a formal problem needs meta 'header' and 'statement' (what the "
+                             "checker rebuilds the proof file from)")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -21,6 +21,8 @@ LOADERS: dict[str, str] = {
     "mbpp-plus": "pidistill.domains.code_benchmarks:load_mbpp_plus",
     "math500": "pidistill.domains.math_benchmarks:load_math500",
     "math-train": "pidistill.domains.math_benchmarks:load_math_train",
+    "minif2f-deepseek": "pidistill.domains.minif2f:load_minif2f_deepseek",
+    "minif2f-lean4": "pidistill.domains.minif2f:load_minif2f_lean4",
 }
 
 

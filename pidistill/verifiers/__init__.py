@@ -47,6 +47,9 @@ class VerifierSettings:
     nproc: int = 8  # code: processes/threads a sample may have at once
     output_kb: int = 1024  # code: stdout+stderr+files a sample may write
     hide_private_tests: bool = True  # code: feedback never quotes a non-public test
+    checker: str = ""  # formal: the proof checker ("lean-server"); unset: formal verification stops
+    server_url: str = ""  # formal, lean-server: the kimina-lean-server's base URL
+    retries: int = 3  # formal: retries of a failed checker request (then the samples fail as checker_failed)
 
     @classmethod
     def from_config(cls, cfg: dict | None) -> "VerifierSettings":
@@ -58,10 +61,12 @@ class VerifierSettings:
 # domain -> the module whose ``verify_batch`` judges it, imported only when a batch has that domain
 # (rules list the one module their job runs as code: ``verifier_module``), and the settings it reads
 # (a verification job's params are just these, so a math-only option never reruns code jobs).
-VERIFIERS: dict[str, str] = {"math": "pidistill.verifiers.math", "code": "pidistill.verifiers.code"}
+VERIFIERS: dict[str, str] = {"math": "pidistill.verifiers.math", "code": "pidistill.verifiers.code",
+                             "formal": "pidistill.verifiers.formal"}
 DOMAIN_SETTINGS: dict[str, tuple[str, ...]] = {
     "math": ("workers", "timeout_s", "memory_mb", "answer_fallback", "graded"),
     "code": ("workers", "timeout_s", "memory_mb", "isolation", "nproc", "output_kb", "hide_private_tests"),
+    "formal": ("timeout_s", "checker", "server_url", "retries"),
 }
 
 

@@ -1,0 +1,225 @@
+"""Formal proofs: (header, statement, proof) -> valid / sorry / error / timeout, with the checker's word
+and soundness checks on top of it.
+
+The checker never sees the model's file. The checked file is rebuilt from the dataset's exact
+header and theorem statement plus the proof the model wrote (``extract_proof``), so a completion
+that restates, weakens or renames the theorem proves nothing: if its code block carries a
+``theorem <name>`` whose statement is not the dataset's, the sample fails as ``statement_changed``.
+Before the checker runs, the proof is rejected when it contains ``sorry``/``admit``, declares an
+axiom, or leaves the proof to add commands of its own at the top level (new declarations,
+options, ``#exit``...). After it, the theorem's axioms (Lean's ``#print axioms``, appended to every
+checked file) must be among the standard ones: a proof that reaches ``sorryAx``, the compiler's
+``Lean.ofReduceBool`` (``native_decide``) or any axiom of its own fails.
+
+A verdict passes only when the checker answered ``valid``; a timeout, a checker that failed, or
+one that could not be reached is never a pass. The checker is the config's ``verifier.checker``:
+``lean-server`` (a kimina-lean-server, ``pidistill.verifiers.lean_server``) at
+``verifier.server_url``. Without one, verification stops with an error: there is no fallback
+that guesses.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol, Sequence
+
+from pidistill.verifiers import Verdict, VerifierSettings
+
+if TYPE_CHECKING:
+    from pidistill.problems import Problem
+
+STATUSES = ("valid", "sorry", "error", "timeout", "repl_error", "server_error")
+ALLOWED_AXIOMS = frozenset({"propext", "Classical.choice", "Quot.sound"})
+MAX_FEEDBACK = 1500  # characters of checker messages kept as a verdict's feedback (the type-checker PI)
+
+_FENCE = re.compile(r"```[ \t]*(?:lean4|lean)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
+_WS = re.compile(r"\s+")
+_FORBIDDEN_WORDS = re.compile(r"(?<![\w.'])(sorry|admit|axiom|axioms|implemented_by|extern|unsafe)(?![\w'])")
+# a line that starts a command ends the tactic block (Lean parses the command whatever its
+# indentation) and adds to the file: not a proof's business. `open ... in` and `set_option ... in`
+# scope a tactic and stay allowed.
+_COMMAND = re.compile(
+    r"^[ \t]*(theorem|lemma|def|abbrev|instance|example|opaque|structure|class|inductive|macro|macro_rules|syntax|"
+    r"elab|notation|infix|infixl|infixr|prefix|postfix|namespace|section|end|attribute|variable|universe|import|"
+    r"noncomputable|private|protected|mutual|deriving|initialize|local|scoped|run_cmd)(?![\w'])|^[ \t]*(#\w+|@\[)",
+    re.MULTILINE)
+_SCOPING = re.compile(r"^[ \t]*(open|set_option)\b(?!.*\bin\b)", re.MULTILINE)
+_DEBUG_OPTION = re.compile(r"set_option\s+(debug\.|trust|compiler\.)")
+_AXIOMS = re.compile(r"'(?P<name>[^']+)' depends on axioms: \[(?P<axioms>[^\]]*)\]")
+_NO_AXIOMS = re.compile(r"'(?P<name>[^']+)' does not depend on any axioms")
+
+
+@dataclass
+class CheckResult:
+    """What a checker said of one file: a status of ``STATUSES``, its messages
+    (``{"severity", "pos", "data"}``), the time it took, and a detail for the non-Lean statuses."""
+
+    status: str
+    messages: list[dict] = field(default_factory=list)
+    time_s: float | None = None
+    detail: str = ""
+
+
+class FormalChecker(Protocol):
+    name: str
+
+    def check(self, snippets: Sequence[tuple[str, str]]) -> list[CheckResult]:
+        """One result per ``(id, code)`` snippet, in order."""
+
+
+def _norm(text: str) -> str:
+    return _WS.sub(" ", text).strip()
+
+
+def theorem_name(problem: Problem) -> str:
+    return problem.meta.get("name") or problem.id
+
+
+def extract_proof(problem: Problem, completion: str) -> tuple[str | None, str]:
+    """(proof, "") or (None, reason). The proof is what follows the statement's ``:= by`` in the last
+    Lean code block when the block restates the theorem (it must be the dataset's statement,
+    whitespace aside), else the block (or, without a block, the completion) itself."""
+    blocks = _FENCE.findall(completion)
+    text = blocks[-1] if blocks else completion
+    name = theorem_name(problem)
+    statement = problem.meta["statement"]
+    named = re.search(rf"(?m)^\s*(theorem|lemma)\s+{re.escape(name)}(?![\w'.])", text)
+    if named:
+        # the block's statement runs from `theorem name` to the first `:= by`
+        rest = text[named.start():]
+        end = re.search(r":=\s*by\b", rest)
+        if not end:
+            return None, "statement_changed"
+        if _norm(rest[:end.end()]).replace("lemma ", "theorem ", 1) != _norm(statement):
+            return None, "statement_changed"
+        proof = rest[end.end():]
+    else:
+        if re.search(r"(?m)^\s*(theorem|lemma)\s", text):
+            return None, "statement_changed"  # a theorem under another name
+        proof = text
+    proof = proof.strip("\n")
+    if not proof.strip():
+        return None, "no_proof"
+    return proof, ""
+
+
+def soundness_problems(proof: str) -> list[str]:
+    """Why ``proof`` may not go to the checker (empty: it may)."""
+    found = []
+    for word in sorted({m.group(1) for m in _FORBIDDEN_WORDS.finditer(_strip_comments(proof))}):
+        found.append(f"uses `{word}`")
+    code = _strip_comments(proof)
+    if _COMMAND.search(code) or _SCOPING.search(code):
+        found.append("adds a command of its own (a proof is the tactic block only)")
+    if _DEBUG_OPTION.search(code):
+        found.append("sets a debug or trust option")
+    return found
+
+
+def _strip_comments(text: str) -> str:
+    text = re.sub(r"/-.*?-/", " ", text, flags=re.DOTALL)
+    return re.sub(r"--[^\n]*", " ", text)
+
+
+def _indent(proof: str) -> str:
+    """A tactic block on its own lines, indented under the statement (a one-line proof stays as is)."""
+    lines = proof.split("\n")
+    if len(lines) == 1:
+        return "  " + lines[0].strip()
+    width = min((len(line) - len(line.lstrip()) for line in lines if line.strip()), default=0)
+    return "\n".join(("  " + line[width:]) if line.strip() else "" for line in lines)
+
+
+def lean_file(problem: Problem, proof: str) -> str:
+    """The file the checker sees: the dataset's header and statement, the proof, ``#print axioms``."""
+    header = problem.meta["header"]
+    if header and not header.endswith("\n"):
+        header += "\n"
+    return f"{header}{problem.meta['statement']}\n{_indent(proof)}\n\n#print axioms {theorem_name(problem)}\n"
+
+
+def axioms_of(messages: Sequence[dict], name: str) -> list[str] | None:
+    """The axioms ``#print axioms name`` reported (None: it reported nothing)."""
+    for m in messages:
+        data = str(m.get("data", ""))
+        hit = _AXIOMS.search(data)
+        if hit and hit.group("name") == name:
+            return sorted(a.strip() for a in hit.group("axioms").split(",") if a.strip())
+        hit = _NO_AXIOMS.search(data)
+        if hit and hit.group("name") == name:
+            return []
+    return None
+
+
+def _feedback(messages: Sequence[dict]) -> str:
+    """The checker's errors (then warnings) as the model may read them: the type-checker PI."""
+    lines = []
+    for severity in ("error", "warning"):
+        for m in messages:
+            if m.get("severity") == severity:
+                pos = m.get("pos") or {}
+                lines.append(f"{severity} at line {pos.get('line', '?')}, column {pos.get('column', '?')}: {m.get('data', '')}")
+    return "\n".join(lines)[:MAX_FEEDBACK]
+
+
+def verdict_from(problem: Problem, result: CheckResult) -> Verdict:
+    """The verdict of a checked proof: a pass needs ``valid``, no sorry, and only standard axioms."""
+    extra = {"checker_status": result.status, "check_time_s": result.time_s}
+    if result.status != "valid":
+        reason = {"sorry": "sorry", "error": "checker_error", "timeout": "timeout",
+                  "repl_error": "checker_failed", "server_error": "checker_failed"}.get(result.status, "checker_failed")
+        feedback = _feedback(result.messages) or result.detail
+        return Verdict(False, 0.0, reason, feedback[:MAX_FEEDBACK], extra={**extra, "detail": result.detail[:300]})
+    axioms = axioms_of(result.messages, theorem_name(problem))
+    if axioms is None:
+        return Verdict(False, 0.0, "no_axioms_report", "the checker did not report the theorem's axioms",
+                       extra={**extra, "axioms": None})
+    bad = sorted(set(axioms) - ALLOWED_AXIOMS)
+    if bad:
+        return Verdict(False, 0.0, "nonstandard_axioms", f"the proof depends on {', '.join(bad)}",
+                       extra={**extra, "axioms": axioms})
+    return Verdict(True, 1.0, "ok", "", extra={**extra, "axioms": axioms})
+
+
+def checker_for(settings: VerifierSettings) -> FormalChecker:
+    """The checker the config names (``verifier.checker``); none or an unknown one is an error."""
+    if settings.checker == "lean-server":
+        from pidistill.verifiers.lean_server import LeanServer
+
+        if not settings.server_url:
+            raise ValueError("verifier.checker is lean-server but verifier.server_url is unset: the URL of a "
+                             "kimina-lean-server (see README, 'Formal proofs on the cluster')")
+        return LeanServer(settings.server_url, timeout_s=settings.timeout_s, retries=settings.retries)
+    raise ValueError(f"verifier.checker {settings.checker!r}: formal problems need a real proof checker "
+                     "(lean-server, with verifier.server_url); no pass rate comes without one")
+
+
+def verify_batch(items: Sequence[tuple[Problem, str]], settings: VerifierSettings,
+                 checker: FormalChecker | None = None) -> list[Verdict]:
+    """Verdicts for (formal problem, completion) pairs, in input order; the proofs that survive the
+    extraction and soundness checks go to the checker in one batch."""
+    checker = checker or checker_for(settings)
+    out: list[Verdict | None] = [None] * len(items)
+    snippets, where = [], []
+    for i, (problem, completion) in enumerate(items):
+        proof, reason = extract_proof(problem, completion)
+        if proof is None:
+            out[i] = Verdict(False, 0.0, reason, "the proof must be for the theorem as stated"
+                             if reason == "statement_changed" else "no proof found")
+            continue
+        problems = soundness_problems(proof)
+        if problems:
+            out[i] = Verdict(False, 0.0, "unsound", "; ".join(problems), extracted=proof)
+            continue
+        snippets.append((f"{i}", lean_file(problem, proof)))
+        where.append((i, proof))
+    results = checker.check(snippets) if snippets else []
+    if len(results) != len(snippets):
+        raise RuntimeError(f"checker {checker.name} answered {len(results)} results for {len(snippets)} snippets")
+    for (i, proof), result in zip(where, results):
+        v = verdict_from(items[i][0], result)
+        v.extracted = proof
+        v.extra["checker"] = checker.name
+        out[i] = v
+    return [v for v in out if v is not None]

@@ -1,0 +1,252 @@
+"""The formal verifier (pidistill.verifiers.formal) and its Lean backend's client
+(pidistill.verifiers.lean_server), against a stand-in kimina-lean-server on 127.0.0.1 that answers
+with each status, HTTP errors, slow answers and dropped connections."""
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from pidistill.domains.minif2f import formal_problem
+from pidistill.verifiers import VerifierSettings, verify_samples
+from pidistill.verifiers.formal import (CheckResult, axioms_of, checker_for, extract_proof, lean_file,
+                                        soundness_problems, verdict_from, verify_batch)
+from pidistill.verifiers.lean_server import LeanServer, LeanServerError, classify
+
+HEADER = "import Mathlib\n\nopen Nat\n\n"
+STATEMENT = "theorem two_add (n : ℕ) (h : n = 2) :\n    n + n = 4 := by"
+PROBLEM = formal_problem("two_add", HEADER, STATEMENT, split="test", variant="test")
+STD = "'two_add' depends on axioms: [propext, Classical.choice, Quot.sound]"
+
+
+def test_extract_proof():
+    assert extract_proof(PROBLEM, "  subst h\n  rfl") == ("  subst h\n  rfl", "")
+    block = "Here it is:\n```lean4\nimport Mathlib\n\ntheorem two_add (n : ℕ) (h : n = 2) : n + n = 4 := by\n  subst h\n  rfl\n```\n"
+    assert extract_proof(PROBLEM, block) == ("  subst h\n  rfl", "")  # the same statement, whitespace aside
+    assert extract_proof(PROBLEM, block.replace("theorem", "lemma"))[1] == ""
+    weakened = block.replace("(h : n = 2) : n + n = 4", "(h : n = 2) (h2 : n + n = 4) : n + n = 4")
+    assert extract_proof(PROBLEM, weakened) == (None, "statement_changed")
+    assert extract_proof(PROBLEM, block.replace("two_add", "easier"))[1] == "statement_changed"
+    assert extract_proof(PROBLEM, "```lean4\ntheorem two_add (n : ℕ) : True\n```")[1] == "statement_changed"
+    assert extract_proof(PROBLEM, "```lean4\n\n```") == (None, "no_proof")
+    # the last block counts (a model's draft, then its answer)
+    two = "```lean4\n  simp\n```\nbetter:\n```lean4\n  omega\n```"
+    assert extract_proof(PROBLEM, two) == ("  omega", "")
+
+
+@pytest.mark.parametrize("proof,why", [
+    ("  sorry", "`sorry`"), ("  admit", "`admit`"), ("  exact (by sorry)", "`sorry`"),
+    ("  rfl\n\naxiom cheat : False", "`axiom`"),
+    ("  exact cheat\ntheorem cheat : 1 = 1 := rfl", "command of its own"),
+    ("  rfl\n#exit", "command of its own"), ("  rfl\n  @[simp] theorem x : True := trivial", "command of its own"),
+    ("  rfl\nset_option maxHeartbeats 400000", "command of its own"),
+    ("  set_option debug.skipKernelTC true in\n  rfl", "debug or trust option"),
+    ("  exact (unsafe_cast 0)", None), ("  -- no sorry here\n  rfl", None), ("  /- admit -/ rfl", None),
+    ("  open Real in\n  simp", None), ("  set_option maxRecDepth 1000 in\n  simp", None),
+    ("  have h2 : n = 2 := h\n  omega", None), ("  native_decide", None),
+])
+def test_soundness_before_the_checker(proof, why):
+    found = soundness_problems(proof)
+    if why is None:
+        assert found == [], found
+    else:
+        assert any(why in f for f in found), found
+
+
+def test_the_checked_file_is_the_datasets_statement():
+    text = lean_file(PROBLEM, "subst h\nrfl")
+    assert text.startswith(HEADER + STATEMENT + "\n  subst h\n  rfl\n")
+    assert text.rstrip().endswith("#print axioms two_add")
+
+
+def test_verdicts_from_the_checker():
+    ok = verdict_from(PROBLEM, CheckResult("valid", [{"severity": "info", "data": STD}], 0.4))
+    assert ok.passed and ok.extra["axioms"] == ["Classical.choice", "Quot.sound", "propext"]
+    smuggled = [{"severity": "info", "data": "'two_add' depends on axioms: [propext, sorryAx]"}]
+    assert verdict_from(PROBLEM, CheckResult("valid", smuggled)).reason == "nonstandard_axioms"
+    native = [{"severity": "info", "data": "'two_add' depends on axioms: [Lean.ofReduceBool, propext]"}]
+    assert not verdict_from(PROBLEM, CheckResult("valid", native)).passed
+    assert verdict_from(PROBLEM, CheckResult("valid", [])).reason == "no_axioms_report"
+    none = [{"severity": "info", "data": "'two_add' does not depend on any axioms"}]
+    assert verdict_from(PROBLEM, CheckResult("valid", none)).passed
+    err = [{"severity": "error", "pos": {"line": 7, "column": 2}, "data": "linarith failed"}]
+    v = verdict_from(PROBLEM, CheckResult("error", err))
+    assert (v.passed, v.reason) == (False, "checker_error") and v.feedback == "error at line 7, column 2: linarith failed"
+    for status, reason in [("sorry", "sorry"), ("timeout", "timeout"), ("repl_error", "checker_failed"),
+                           ("server_error", "checker_failed")]:
+        v = verdict_from(PROBLEM, CheckResult(status, detail="x"))
+        assert (v.passed, v.reason) == (False, reason)
+    assert axioms_of([{"severity": "info", "data": STD.replace("two_add", "other")}], "two_add") is None
+
+
+def test_classify_each_result_kind():
+    assert classify({"id": "0", "time": 0.1, "response": {"env": 0}}).status == "valid"
+    assert classify({"id": "0", "response": {"messages": [{"severity": "warning", "data": "declaration uses 'sorry'"}],
+                                             "sorries": [{"goal": "⊢ False"}]}}).status == "sorry"
+    assert classify({"id": "0", "response": {"messages": [{"severity": "error", "data": "unknown tactic"}]}}).status == "error"
+    assert classify({"id": "0", "response": {"message": "unknown environment"}}).status == "repl_error"
+    t = classify({"id": "0", "time": 5.0, "error": "Lean REPL command timed out in 5.0 seconds"})
+    assert (t.status, t.time_s) == ("timeout", 5.0)
+    assert classify({"id": "0", "error": "REPL process died"}).status == "server_error"
+    with pytest.raises(ValueError):
+        classify({"id": "0"})
+
+
+# ---- a stand-in kimina-lean-server ------------------------------------------------------------
+
+class StandIn:
+    """Answers POST /api/check from a script of behaviours (one per request; the last one repeats):
+    "lean" judges each snippet by its text, "429"/"500"/"401"/"422" answer that status, "slow" waits
+    past the client's timeout, "drop" closes the connection without a reply, "garbage" is not JSON."""
+
+    def __init__(self, script):
+        self.script = list(script)
+        self.requests, self.auth = [], []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                self._send(200, {"status": "ok"})
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.requests.append(body)
+                outer.auth.append(self.headers.get("Authorization"))
+                what = outer.script[min(len(outer.requests), len(outer.script)) - 1]
+                if what == "drop":
+                    self.connection.shutdown(2)
+                    return
+                if what == "slow":
+                    time.sleep(1.5)
+                if what == "garbage":
+                    self.send_response(200)
+                    self.send_header("Content-Length", "9")
+                    self.end_headers()
+                    self.wfile.write(b"<html>hi<")
+                    return
+                if what.isdigit():
+                    return self._send(int(what), {"detail": {"429": "No available REPLs", "401": "Invalid API key"}
+                                                  .get(what, "boom")})
+                self._send(200, {"results": [judge(s) for s in body["snippets"]]})
+
+            def _send(self, code, obj):
+                data = json.dumps(obj).encode()
+                try:
+                    self.send_response(code)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def judge(snippet):
+    """What a Lean server would say of the test's proofs (by their text)."""
+    code, sid = snippet["code"], snippet["id"]
+    if "omega" in code:
+        return {"id": sid, "time": 0.2, "response": {"env": 0, "messages": [{"severity": "info", "pos": {"line": 9, "column": 0},
+                                                                             "data": STD}]}}
+    if "native_decide" in code:
+        return {"id": sid, "time": 0.2, "response": {"env": 0, "messages": [
+            {"severity": "info", "data": "'two_add' depends on axioms: [Lean.ofReduceBool, propext]"}]}}
+    if "spin" in code:
+        return {"id": sid, "time": 5.0, "error": "Lean REPL command timed out in 5.0 seconds"}
+    if "crash" in code:
+        return {"id": sid, "response": {"message": "Lean (version 4.26.0) crashed"}}
+    return {"id": sid, "time": 0.1, "response": {"messages": [{"severity": "error", "pos": {"line": 6, "column": 2},
+                                                              "data": "linarith failed to find a contradiction"}]}}
+
+
+@pytest.fixture
+def standin(request):
+    servers = []
+
+    def make(*script):
+        s = StandIn(script)
+        servers.append(s)
+        return s
+
+    yield make
+    for s in servers:
+        s.close()
+
+
+def _client(url, **kw):
+    return LeanServer(url, timeout_s=5, backoff_s=0.01, request_timeout_s=0.5, **kw)
+
+
+def test_verify_batch_through_the_server(standin):
+    server = standin("lean")
+    completions = ["  subst h\n  omega", "  linarith", "  spin", "  crash", "  native_decide", "  sorry",
+                   "```lean4\ntheorem two_add (n : ℕ) (h2 : n + n = 4) : n + n = 4 := by\n  omega\n```"]
+    verdicts = verify_batch([(PROBLEM, c) for c in completions], VerifierSettings(), checker=_client(server.url))
+    assert [(v.passed, v.reason) for v in verdicts] == [
+        (True, "ok"), (False, "checker_error"), (False, "timeout"), (False, "checker_failed"),
+        (False, "nonstandard_axioms"), (False, "unsound"), (False, "statement_changed")]
+    assert "linarith failed" in verdicts[1].feedback  # the checker's words: the type-checker PI
+    sent = server.requests[0]["snippets"]
+    assert len(sent) == 5 and all(s["code"].startswith(HEADER + STATEMENT) for s in sent)  # sorry/changed never sent
+    assert server.requests[0]["timeout"] == 5 and server.requests[0]["reuse"] is True
+
+
+def test_transient_failures_are_retried_then_never_pass(standin):
+    for first in ("429", "500", "drop", "slow", "garbage"):
+        server = standin(first, "lean")
+        client = _client(server.url)
+        [r] = client.check([("0", lean_file(PROBLEM, "omega"))])
+        assert r.status == "valid", first
+        assert client.requests == 2
+    server = standin("429")
+    client = _client(server.url, retries=2)
+    results = client.check([("0", "omega"), ("1", "omega")])
+    assert [r.status for r in results] == ["server_error"] * 2 and "HTTP 429 No available REPLs" in results[0].detail
+    assert client.requests == 3 == len(server.requests)  # bounded: 1 + retries
+    v = verdict_from(PROBLEM, results[0])
+    assert not v.passed and v.reason == "checker_failed"
+
+
+def test_a_refused_request_stops_with_the_url(standin):
+    server = standin("401")
+    with pytest.raises(LeanServerError, match=r"refused the request: HTTP 401 Invalid API key"):
+        _client(server.url, api_key="wrong").check([("0", "omega")])
+    assert server.auth == ["Bearer wrong"] and len(server.requests) == 1  # not retried
+
+
+def test_unreachable_server_and_health(standin):
+    server = standin("lean")
+    assert _client(server.url).health()
+    url = server.url
+    server.close()
+    client = _client(url, retries=1)
+    assert not client.health()
+    assert [r.status for r in client.check([("0", "omega")])] == ["server_error"]
+
+
+def test_batches_and_no_checker_configured(standin):
+    server = standin("lean")
+    client = _client(server.url, batch_size=2)
+    assert [r.status for r in client.check([(str(i), "omega") for i in range(5)])] == ["valid"] * 5
+    assert [len(r["snippets"]) for r in server.requests] == [2, 2, 1]
+    with pytest.raises(ValueError, match="need a real proof checker"):
+        checker_for(VerifierSettings())
+    with pytest.raises(ValueError, match="server_url is unset"):
+        checker_for(VerifierSettings(checker="lean-server"))
+    with pytest.raises(ValueError, match="need a real proof checker"):
+        verify_samples({"two_add": PROBLEM}, [{"id": "two_add", "completion": "omega"}])
+    rows = verify_samples({"two_add": PROBLEM}, [{"id": "two_add", "completion": "  subst h\n  omega"}],
+                          VerifierSettings(checker="lean-server", server_url=server.url, timeout_s=5))
+    assert rows[0]["passed"] and rows[0]["checker"] == "lean-server" and rows[0]["axioms"]
