@@ -12,7 +12,7 @@ CORES ?= 2
 ENVS ?= .envs
 CLUSTER_ENVS := vllm
 
-.PHONY: demo test install cluster lock latex slurm lint bench clean
+.PHONY: demo test install cluster lock latex coq slurm lint bench clean
 
 # A venv from a lock: torch first and on its own, at the lock's version, so no other package pulls a
 # different (CUDA) build of it; then the whole lock. $(1) venv directory, $(2) lock file.
@@ -47,6 +47,14 @@ latex:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	    latexmk texlive-latex-base texlive-latex-recommended texlive-fonts-recommended >/dev/null; }
 
+# Coq, the proof checker of the formal verifier's tests (and of the demo's formal domain): Debian's
+# coq (8.16), installed with apt when coqc is missing (needs root). Lean 4 + Mathlib run on the
+# cluster (README, "Formal proofs on the cluster"); no package registry ships them.
+coq:
+	@command -v coqc >/dev/null || { \
+	  echo "coqc not found: installing Coq with apt-get"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends coq >/dev/null; }
+
 # A real Slurm for tests/test_slurm_e2e.py (slurmctld, slurmd, slurmdbd, munge, MariaDB; Debian packages,
 # needs root). The packages' own services are kept from starting (policy-rc.d): the test runs private
 # daemons (tests/localslurm.py). Where this cannot install, that test skips and says why.
@@ -66,7 +74,7 @@ demo: install latex
 	$(BIN)/snakemake --cores $(CORES) all
 	@echo "The paper: results/paper/pidistill.pdf"
 
-test: install latex slurm lint
+test: install latex coq slurm lint
 	$(BIN)/python -m pytest -q --durations=8
 
 # The workflow's form, as the Snakemake ecosystem checks it: snakefmt (line length in pyproject.toml)

@@ -3,6 +3,7 @@
 with each status, HTTP errors, slow answers and dropped connections."""
 
 import json
+import shutil
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -250,3 +251,59 @@ def test_batches_and_no_checker_configured(standin):
     rows = verify_samples({"two_add": PROBLEM}, [{"id": "two_add", "completion": "  subst h\n  omega"}],
                           VerifierSettings(checker="lean-server", server_url=server.url, timeout_s=5))
     assert rows[0]["passed"] and rows[0]["checker"] == "lean-server" and rows[0]["axioms"]
+
+
+# ---- Coq, the demo's checker, for real ---------------------------------------------------------
+
+coq_missing = pytest.mark.skipif(not shutil.which("coqc"), reason="coqc not installed (make coq)")
+COQ_STATEMENT = "Theorem add_0_r : forall n : nat, n + 0 = n.\nProof."
+
+
+def _coq(statement=COQ_STATEMENT, header="", name="add_0_r", **meta):
+    return formal_problem(name, header, statement, split="test", variant="toy", language="coq", **meta)
+
+
+def test_coq_proof_extraction_and_soundness():
+    from pidistill.verifiers import coq
+
+    p = _coq()
+    assert coq.extract_proof(p, "intros n. induction n; simpl; auto.\nQed.") == ("intros n. induction n; simpl; auto.", "")
+    assert coq.extract_proof(p, "Proof.\n  auto.\nQed.") == ("auto.", "")
+    block = "```coq\nTheorem add_0_r : forall n : nat,\n  n + 0 = n.\nProof.\n  auto.\nQed.\n```"
+    assert coq.extract_proof(p, block) == ("auto.", "")
+    assert coq.extract_proof(p, block.replace("n + 0 = n", "0 + n = n"))[1] == "statement_changed"
+    assert coq.extract_proof(p, "Lemma easy : True.\nProof. trivial. Qed.")[1] == "statement_changed"
+    assert coq.soundness_problems("intros n. admit.") == ["uses `admit`"]
+    assert "runs a command (Admitted)" in coq.soundness_problems("intros n.\nAdmitted")[0]
+    assert "Axiom" in coq.soundness_problems("intros. Axiom cheat : False. destruct cheat.")[0]
+    assert "Extraction" in coq.soundness_problems("Extraction \"/tmp/x.ml\" nat. auto.")[0]
+    assert coq.soundness_problems("intros n.\n- simpl. (* Admitted *) reflexivity.\n- apply Nat.add_0_r.") == []
+
+
+@coq_missing
+def test_coq_checker_for_real():
+    settings = VerifierSettings(checker="coq", timeout_s=3, workers=2)
+    cheat_header = "Axiom cheat : forall P : Prop, P.\n"
+    items = [
+        (_coq(), "intros n. induction n as [|n IH]; simpl; [reflexivity | rewrite IH; reflexivity]."),  # valid
+        (_coq(), "intros n. reflexivity."),  # wrong: n + 0 does not reduce for a variable n
+        (_coq(), "intros n. admit."),  # sorry-like
+        (_coq(statement="Theorem add_0_r : forall n : nat, n + 0 = n.\nProof.", header=cheat_header), "apply cheat."),
+        (_coq(statement="Theorem add_0_r : forall n : nat, n + 0 = n.\nProof.", header=cheat_header,
+              allowed_axioms=["cheat"]), "apply cheat."),
+        (_coq(), "```coq\nTheorem add_0_r : forall n : nat, 0 + n = n.\nProof. reflexivity. Qed.\n```"),  # changed
+        (_coq(), "intros n. repeat (assert True by exact I)."),  # never ends
+    ]
+    verdicts = verify_batch(items, settings)
+    assert [(v.passed, v.reason) for v in verdicts] == [
+        (True, "ok"), (False, "checker_error"), (False, "unsound"), (False, "nonstandard_axioms"),
+        (True, "ok"), (False, "statement_changed"), (False, "timeout")]
+    assert "Unable to unify" in verdicts[1].feedback or "Error" in verdicts[1].feedback
+    assert verdicts[3].extra["axioms"] == ["cheat"]
+    assert verdicts[0].extra["checker"] == "coq" and verdicts[0].extra["check_time_s"] < 3
+
+
+@coq_missing
+def test_the_checker_must_match_the_language():
+    with pytest.raises(ValueError, match="is lean4; checker coq checks coq"):
+        verify_batch([(PROBLEM, "omega")], VerifierSettings(checker="coq"))

@@ -47,7 +47,7 @@ class VerifierSettings:
     nproc: int = 8  # code: processes/threads a sample may have at once
     output_kb: int = 1024  # code: stdout+stderr+files a sample may write
     hide_private_tests: bool = True  # code: feedback never quotes a non-public test
-    checker: str = ""  # formal: the proof checker ("lean-server"); unset: formal verification stops
+    checker: str = ""  # formal: the proof checker ("lean-server" or "coq"); unset: formal verification stops
     server_url: str = ""  # formal, lean-server: the kimina-lean-server's base URL
     retries: int = 3  # formal: retries of a failed checker request (then the samples fail as checker_failed)
 
@@ -66,7 +66,7 @@ VERIFIERS: dict[str, str] = {"math": "pidistill.verifiers.math", "code": "pidist
 DOMAIN_SETTINGS: dict[str, tuple[str, ...]] = {
     "math": ("workers", "timeout_s", "memory_mb", "answer_fallback", "graded"),
     "code": ("workers", "timeout_s", "memory_mb", "isolation", "nproc", "output_kb", "hide_private_tests"),
-    "formal": ("timeout_s", "checker", "server_url", "retries"),
+    "formal": ("workers", "timeout_s", "memory_mb", "checker", "server_url", "retries"),
 }
 
 

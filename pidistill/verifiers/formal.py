@@ -14,15 +14,16 @@ checked file) must be among the standard ones: a proof that reaches ``sorryAx``,
 A verdict passes only when the checker answered ``valid``; a timeout, a checker that failed, or
 one that could not be reached is never a pass. The checker is the config's ``verifier.checker``:
 ``lean-server`` (a kimina-lean-server, ``pidistill.verifiers.lean_server``) at
-``verifier.server_url``. Without one, verification stops with an error: there is no fallback
-that guesses.
+``verifier.server_url`` for Lean 4 problems, or ``coq`` (``coqc``, ``pidistill.verifiers.coq``)
+for the demo's Coq problems (``meta.language: coq``). Without one, verification stops with an
+error: there is no fallback that guesses.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
 from pidistill.verifiers import Verdict, VerifierSettings
 
@@ -63,6 +64,7 @@ class CheckResult:
 
 class FormalChecker(Protocol):
     name: str
+    language: str  # the problems' meta.language it checks
 
     def check(self, snippets: Sequence[tuple[str, str]]) -> list[CheckResult]:
         """One result per ``(id, code)`` snippet, in order."""
@@ -152,6 +154,33 @@ def axioms_of(messages: Sequence[dict], name: str) -> list[str] | None:
     return None
 
 
+@dataclass(frozen=True)
+class Language:
+    """What the verifier does differently per proof language."""
+
+    name: str
+    extract_proof: Callable[[Problem, str], tuple[str | None, str]]
+    soundness_problems: Callable[[str], list[str]]
+    build_file: Callable[[Problem, str], str]
+    axioms_of: Callable[[Sequence[dict], str], list[str] | None]
+    allowed_axioms: frozenset
+
+
+LEAN4 = Language("lean4", extract_proof, soundness_problems, lean_file, axioms_of, ALLOWED_AXIOMS)
+
+
+def language_of(problem: Problem) -> Language:
+    name = problem.meta.get("language", "lean4")
+    if name == "lean4":
+        return LEAN4
+    if name == "coq":
+        from pidistill.verifiers import coq
+
+        return Language("coq", coq.extract_proof, coq.soundness_problems, coq.build_file, coq.axioms_of,
+                        frozenset(problem.meta.get("allowed_axioms", ())))
+    raise ValueError(f"problem {problem.id!r}: meta.language {name!r} (known: lean4, coq)")
+
+
 def _feedback(messages: Sequence[dict]) -> str:
     """The checker's errors (then warnings) as the model may read them: the type-checker PI."""
     lines = []
@@ -171,11 +200,12 @@ def verdict_from(problem: Problem, result: CheckResult) -> Verdict:
                   "repl_error": "checker_failed", "server_error": "checker_failed"}.get(result.status, "checker_failed")
         feedback = _feedback(result.messages) or result.detail
         return Verdict(False, 0.0, reason, feedback[:MAX_FEEDBACK], extra={**extra, "detail": result.detail[:300]})
-    axioms = axioms_of(result.messages, theorem_name(problem))
+    language = language_of(problem)
+    axioms = language.axioms_of(result.messages, theorem_name(problem))
     if axioms is None:
         return Verdict(False, 0.0, "no_axioms_report", "the checker did not report the theorem's axioms",
                        extra={**extra, "axioms": None})
-    bad = sorted(set(axioms) - ALLOWED_AXIOMS)
+    bad = sorted(set(axioms) - language.allowed_axioms)
     if bad:
         return Verdict(False, 0.0, "nonstandard_axioms", f"the proof depends on {', '.join(bad)}",
                        extra={**extra, "axioms": axioms})
@@ -191,8 +221,12 @@ def checker_for(settings: VerifierSettings) -> FormalChecker:
             raise ValueError("verifier.checker is lean-server but verifier.server_url is unset: the URL of a "
                              "kimina-lean-server (see README, 'Formal proofs on the cluster')")
         return LeanServer(settings.server_url, timeout_s=settings.timeout_s, retries=settings.retries)
+    if settings.checker == "coq":
+        from pidistill.verifiers.coq import CoqChecker
+
+        return CoqChecker(timeout_s=settings.timeout_s, workers=settings.workers, memory_mb=max(settings.memory_mb, 2048))
     raise ValueError(f"verifier.checker {settings.checker!r}: formal problems need a real proof checker "
-                     "(lean-server, with verifier.server_url); no pass rate comes without one")
+                     "(lean-server with verifier.server_url, or coq); no pass rate comes without one")
 
 
 def verify_batch(items: Sequence[tuple[Problem, str]], settings: VerifierSettings,
@@ -203,16 +237,19 @@ def verify_batch(items: Sequence[tuple[Problem, str]], settings: VerifierSetting
     out: list[Verdict | None] = [None] * len(items)
     snippets, where = [], []
     for i, (problem, completion) in enumerate(items):
-        proof, reason = extract_proof(problem, completion)
+        language = language_of(problem)
+        if language.name != checker.language:
+            raise ValueError(f"problem {problem.id!r} is {language.name}; checker {checker.name} checks {checker.language}")
+        proof, reason = language.extract_proof(problem, completion)
         if proof is None:
             out[i] = Verdict(False, 0.0, reason, "the proof must be for the theorem as stated"
                              if reason == "statement_changed" else "no proof found")
             continue
-        problems = soundness_problems(proof)
+        problems = language.soundness_problems(proof)
         if problems:
             out[i] = Verdict(False, 0.0, "unsound", "; ".join(problems), extracted=proof)
             continue
-        snippets.append((f"{i}", lean_file(problem, proof)))
+        snippets.append((f"{i}", language.build_file(problem, proof)))
         where.append((i, proof))
     results = checker.check(snippets) if snippets else []
     if len(results) != len(snippets):

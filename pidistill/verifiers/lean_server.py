@@ -44,6 +44,7 @@ class LeanServerError(RuntimeError):
 
 class LeanServer:
     name = "lean-server"
+    language = "lean4"
 
     def __init__(self, url: str, *, timeout_s: float = 60.0, retries: int = 3, backoff_s: float = 1.0,
                  request_timeout_s: float | None = None, api_key: str | None = None, batch_size: int = 64):
