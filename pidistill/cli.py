@@ -1,7 +1,7 @@
 """The ``pidistill`` console command: the pipeline's stages, usable outside Snakemake.
 
     pidistill prepare NAME [--source FILE] --out problems.jsonl [--option key=value ...]
-    pidistill verify --problems problems.jsonl --samples samples.jsonl --out verdicts.jsonl
+    pidistill verify --problems problems.jsonl --samples samples.jsonl --out verdicts.jsonl [--checker coq|lean-server]
     pidistill sample --model DIR_OR_HUB_ID [--adapter DIR ...] --problems P --n N --seed S --out samples.jsonl
     pidistill retry --model M [--adapter DIR ...] --problems P --verdicts first.verdicts.jsonl --pi gold --out retries.jsonl
     pidistill pairs --problems P --first-verdicts F --retry-verdicts R --out sft_pairs.jsonl
@@ -85,7 +85,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     problems = index_problems(read_problems(args.problems))
     samples = read_samples(args.samples, problems, args.problems)
-    settings = VerifierSettings(workers=args.workers, timeout_s=args.timeout, answer_fallback=args.answer_fallback, graded=args.graded)
+    settings = VerifierSettings(workers=args.workers, timeout_s=args.timeout, answer_fallback=args.answer_fallback,
+                                graded=args.graded, checker=args.checker or "", server_url=args.server_url or "")
     verdicts = verify_samples(problems, samples, settings)
     write_jsonl(args.out, verdicts)
     n_pass = sum(v["passed"] for v in verdicts)
@@ -231,6 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--timeout", type=float, default=5.0, help="seconds per sample")
     v.add_argument("--answer-fallback", action="store_true", help='math: accept "the answer is X" without \\boxed{}')
     v.add_argument("--graded", action="store_true", help="math: score is the graded credit in [0, 1] (default: 0/1)")
+    v.add_argument("--checker", choices=["lean-server", "coq"], help="formal: the proof checker")
+    v.add_argument("--server-url", help="formal, lean-server: the kimina-lean-server's base URL")
     v.set_defaults(func=cmd_verify)
 
     s = add("sample", help="sample n attempts per problem from a policy")

@@ -76,6 +76,7 @@ def _check_references(config: dict) -> None:
             if ds not in config["datasets"]:
                 raise ConfigError(f"config key models.{name}.pretrain.datasets: unknown dataset {ds!r}")
     runs = run_studies(config)
+    _check_formal_checker(config, runs)
     for sname, study in runs.items():
         where = f"studies.{sname}"
         if study["dataset"] not in config["datasets"]:
@@ -102,6 +103,21 @@ def _check_references(config: dict) -> None:
             _check_method(config, m, sname, study, domain)
     for sname, study in derived_studies(config).items():
         _check_derived(config, sname, study, runs)
+
+
+def _check_formal_checker(config: dict, runs: dict) -> None:
+    """A study on formal problems needs a real proof checker, named in the config: no checker, no
+    pass rate (pidistill/verifiers/formal.py)."""
+    formal = sorted(s for s, st in runs.items() if config["datasets"][st["dataset"]]["domain"] == "formal")
+    if not formal:
+        return
+    verifier = config.get("verifier", {})
+    if not verifier.get("checker"):
+        raise ConfigError(f"config key verifier.checker: study {formal[0]!r} has formal problems; set the proof "
+                          "checker (lean-server with verifier.server_url, or coq)")
+    if verifier["checker"] == "lean-server" and not verifier.get("server_url"):
+        raise ConfigError("config key verifier.server_url: verifier.checker is lean-server; set the URL of the "
+                          "kimina-lean-server the verification jobs reach (docs/formal-verifier.md)")
 
 
 def _check_method(config: dict, name: str, sname: str, study: dict, domain: str) -> None:

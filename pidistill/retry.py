@@ -34,6 +34,7 @@ CODE_ONLY = ("tests", "other_tests")
 DEFAULT_RETRY_TEXT = {
     "math": "Try again carefully.",
     "code": "Your solution failed the tests. Please try again with a different approach.",
+    "formal": "Your proof does not check. Please try again.",
 }
 DEFAULT_TEMPLATES = {
     "gold": "The correct answer is: {pi}",

@@ -102,3 +102,23 @@ def test_canonical_sorts_mappings_not_lists():
     out = canonical({"b": 1, "a": {"d": [3, {"z": 1, "y": 2}], "c": 0}})
     assert list(out) == ["a", "b"] and list(out["a"]) == ["c", "d"]
     assert out["a"]["d"][0] == 3 and list(out["a"]["d"][1]) == ["y", "z"]
+
+
+def test_a_formal_study_needs_a_named_checker(demo):
+    cfg = copy.deepcopy(demo)
+    cfg["datasets"]["minif2f"] = {**copy.deepcopy(cfg["datasets"]["toy_math"]), "loader": "minif2f-deepseek",
+                                  "source": "minif2f.jsonl", "domain": "formal", "train_options": {}, "test_options": {}}
+    cfg["studies"]["lean"] = {"title": "Lean", "kind": "conditions", "dataset": "minif2f", "model": "tiny",
+                              "methods": ["tryagain"], "seeds": [1]}
+    with pytest.raises(ConfigError, match=r"verifier.checker: study 'lean' has formal problems"):
+        validate_config(cfg)
+    cfg["verifier"]["checker"] = "lean-server"
+    with pytest.raises(ConfigError, match=r"verifier.server_url: verifier.checker is lean-server"):
+        validate_config(cfg)
+    cfg["verifier"]["server_url"] = "ftp://x"
+    with pytest.raises(ConfigError, match=r"verifier.server_url"):
+        validate_config(cfg)
+    cfg["verifier"]["server_url"] = "http://lean-node:8000"
+    validate_config(cfg)
+    cfg["verifier"] = {"checker": "coq"}
+    validate_config(cfg)

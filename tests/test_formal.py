@@ -307,3 +307,21 @@ def test_coq_checker_for_real():
 def test_the_checker_must_match_the_language():
     with pytest.raises(ValueError, match="is lean4; checker coq checks coq"):
         verify_batch([(PROBLEM, "omega")], VerifierSettings(checker="coq"))
+
+
+@coq_missing
+def test_the_verify_command_on_coq_problems(tmp_path):
+    from pidistill.cli import main
+    from pidistill.io import read_jsonl
+    from pidistill.problems import write_problems
+
+    write_problems(tmp_path / "p.jsonl", [_coq()])
+    samples = [{"id": "add_0_r", "completion": c} for c in
+               ("intros n. induction n as [|n IH]; simpl; [reflexivity | rewrite IH; reflexivity].", "intros n. admit.")]
+    (tmp_path / "s.jsonl").write_text("".join(json.dumps(s) + "\n" for s in samples))
+    args = ["verify", "--problems", str(tmp_path / "p.jsonl"), "--samples", str(tmp_path / "s.jsonl"),
+            "--out", str(tmp_path / "v.jsonl")]
+    assert main(args) == 2  # no checker named: an error, no verdicts
+    assert not (tmp_path / "v.jsonl").exists()
+    assert main(args + ["--checker", "coq"]) == 0
+    assert [(v["passed"], v["reason"]) for v in read_jsonl(tmp_path / "v.jsonl")] == [(True, "ok"), (False, "unsound")]
