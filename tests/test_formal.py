@@ -12,8 +12,8 @@ import pytest
 
 from pidistill.domains.minif2f import formal_problem
 from pidistill.verifiers import VerifierSettings, verify_samples
-from pidistill.verifiers.formal import (CheckResult, axioms_of, checker_for, extract_proof, lean_file,
-                                        soundness_problems, verdict_from, verify_batch)
+from pidistill.verifiers.formal import (CheckerUnavailable, CheckResult, axioms_of, checker_for, extract_proof,
+                                        lean_file, soundness_problems, verdict_from, verify_batch)
 from pidistill.verifiers.lean_server import LeanServer, LeanServerError, classify
 
 HEADER = "import Mathlib\n\nopen Nat\n\n"
@@ -235,6 +235,9 @@ def test_unreachable_server_and_health(standin):
     client = _client(url, retries=1)
     assert not client.health()
     assert [r.status for r in client.check([("0", "omega")])] == ["server_error"]
+    # a batch the checker could not judge stops: no verdicts (and no pass rate) from an absent checker
+    with pytest.raises(CheckerUnavailable, match=r"1 of 1 proofs could not be checked .*failed 2 times"):
+        verify_batch([(PROBLEM, "  omega"), (PROBLEM, "  sorry")], VerifierSettings(), checker=client)
 
 
 def test_batches_and_no_checker_configured(standin):

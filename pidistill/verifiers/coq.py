@@ -105,7 +105,7 @@ def axioms_of(messages: Sequence[dict], name: str) -> list[str] | None:
 
 
 class CoqChecker:
-    """``coqc`` on each file, ``workers`` at a time; statuses valid / error / timeout / server_error."""
+    """``coqc`` on each file, ``workers`` at a time; statuses valid / error / timeout."""
 
     name = "coq"
     language = "coq"
@@ -140,8 +140,8 @@ class CoqChecker:
         errors = [{"severity": "error", "pos": {"line": int(m.group(1)), "column": int(m.group(2))},
                    "data": m.group(3).strip()} for m in _ERROR.finditer(out)]
         if proc.returncode != 0:
-            if not errors:
-                return CheckResult("server_error", time_s=took, detail=f"coqc exited {proc.returncode}: {out[-300:]}")
+            if not errors:  # killed (memory limit) or a message without a position: the proof's failure too
+                errors = [{"severity": "error", "pos": {}, "data": f"coqc exited {proc.returncode}: {out[-300:].strip()}"}]
             return CheckResult("error", errors, took)
         return CheckResult("valid", [{"severity": "info", "data": proc.stdout.strip()}], took)
 

@@ -11,8 +11,10 @@ options, ``#exit``...). After it, the theorem's axioms (Lean's ``#print axioms``
 checked file) must be among the standard ones: a proof that reaches ``sorryAx``, the compiler's
 ``Lean.ofReduceBool`` (``native_decide``) or any axiom of its own fails.
 
-A verdict passes only when the checker answered ``valid``; a timeout, a checker that failed, or
-one that could not be reached is never a pass. The checker is the config's ``verifier.checker``:
+A verdict passes only when the checker answered ``valid``; a timeout or a failure of the checker on
+that proof (a REPL error) is never a pass. A checker that cannot be reached at all (a
+``server_error`` after the client's retries) stops the batch with ``CheckerUnavailable``: its
+samples were not judged, and a pass rate that counted them as failures would be a made-up number. The checker is the config's ``verifier.checker``:
 ``lean-server`` (a kimina-lean-server, ``pidistill.verifiers.lean_server``) at
 ``verifier.server_url`` for Lean 4 problems, or ``coq`` (``coqc``, ``pidistill.verifiers.coq``)
 for the demo's Coq problems (``meta.language: coq``). Without one, verification stops with an
@@ -49,6 +51,10 @@ _SCOPING = re.compile(r"^[ \t]*(open|set_option)\b(?!.*\bin\b)", re.MULTILINE)
 _DEBUG_OPTION = re.compile(r"set_option\s+(debug\.|trust|compiler\.)")
 _AXIOMS = re.compile(r"'(?P<name>[^']+)' depends on axioms: \[(?P<axioms>[^\]]*)\]")
 _NO_AXIOMS = re.compile(r"'(?P<name>[^']+)' does not depend on any axioms")
+
+
+class CheckerUnavailable(ConnectionError):
+    """The checker could not judge some proofs (not the proofs' fault): nothing is written."""
 
 
 @dataclass
@@ -254,6 +260,10 @@ def verify_batch(items: Sequence[tuple[Problem, str]], settings: VerifierSetting
     results = checker.check(snippets) if snippets else []
     if len(results) != len(snippets):
         raise RuntimeError(f"checker {checker.name} answered {len(results)} results for {len(snippets)} snippets")
+    lost = [r for r in results if r.status == "server_error"]
+    if lost:
+        raise CheckerUnavailable(f"checker {checker.name}: {len(lost)} of {len(results)} proofs could not be checked "
+                                 f"({lost[0].detail}); no verdicts written: fix the checker and rerun the job")
     for (i, proof), result in zip(where, results):
         v = verdict_from(items[i][0], result)
         v.extracted = proof

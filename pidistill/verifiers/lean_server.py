@@ -13,7 +13,8 @@ itself failed. Statuses: ``valid`` (no error message, no sorry), ``sorry``, ``er
 Failures of the transport are retried a bounded number of times with a growing pause (HTTP 429
 "No available REPLs", 5xx, a dropped connection, a reply that does not come within the request
 timeout, a reply that is not the API's JSON); when the retries are spent every snippet of the
-batch is a ``server_error``, which no verdict counts as a pass. A refused request (401 wrong key,
+batch is a ``server_error``, and the formal verifier stops (``CheckerUnavailable``) rather than
+count unjudged proofs as failures. A refused request (401 wrong key,
 422 a request the server does not accept, 404 no such server) is not retried: it is the
 config's error and stops the job with a message naming the URL.
 
