@@ -54,6 +54,15 @@ def _informal(prefix: str | None) -> str:
     return (m.group(1) if m else prefix).strip()
 
 
+def _local_file(dataset: str, source: str | None, what: str) -> Path:
+    if not source:
+        raise InputError(f"dataset {dataset!r} reads a local file: set its source to {what}")
+    path = Path(source)
+    if not path.is_file():
+        raise InputError(f"{source}: file not found")
+    return path
+
+
 def _splits(split: str) -> set[str]:
     wanted = {s.strip() for s in split.split(",")}
     if not wanted <= {"test", "valid"}:
@@ -65,12 +74,7 @@ def _splits(split: str) -> set[str]:
 def load_minif2f_deepseek(source: str | None = None, *, split: str = "test", instruction: str | None = None,
                           limit: int | None = None) -> list[Problem]:
     """The DeepSeek-Prover-V1.5 miniF2F file (JSON Lines); ``split``: test, valid or test,valid."""
-    if not source:
-        raise InputError("dataset 'minif2f-deepseek' reads a local file: set its source to DeepSeek-Prover-V1.5's "
-                         "datasets/minif2f.jsonl")
-    path = Path(source)
-    if not path.is_file():
-        raise InputError(f"{source}: file not found")
+    path = _local_file("minif2f-deepseek", source, "DeepSeek-Prover-V1.5's datasets/minif2f.jsonl")
     wanted = _splits(split)
     rows = check_records(source, ((f"{source}:{n}", row) for n, row in iter_jsonl_lines(path)), DEEPSEEK_FORMAT)
     problems = []
@@ -105,12 +109,7 @@ def parse_lean_file(where: str, text: str) -> tuple[str, str, str]:
 def load_minif2f_lean4(source: str | None = None, *, instruction: str | None = None,
                        limit: int | None = None) -> list[Problem]:
     """The miniF2F-lean4 test split from a ``git archive`` tarball (``MiniF2F/Test/<name>.lean``)."""
-    if not source:
-        raise InputError("dataset 'minif2f-lean4' reads a local file: set its source to a .tar.gz of "
-                         "yangky11/miniF2F-lean4 (MiniF2F/Test)")
-    path = Path(source)
-    if not path.is_file():
-        raise InputError(f"{source}: file not found")
+    path = _local_file("minif2f-lean4", source, "a .tar.gz of yangky11/miniF2F-lean4 (MiniF2F/Test)")
     try:
         archive = tarfile.open(path, "r:*")
     except tarfile.TarError as exc:

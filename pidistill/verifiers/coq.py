@@ -25,7 +25,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Sequence
 
-from pidistill.verifiers.formal import CheckResult
+from pidistill.verifiers.formal import CheckResult, restated_proof
 
 if TYPE_CHECKING:
     from pidistill.problems import Problem
@@ -46,32 +46,25 @@ def _norm(text: str) -> str:
     return _WS.sub(" ", _COMMENT.sub(" ", text)).strip()
 
 
+_KINDS = r"(Theorem|Lemma|Fact|Remark|Corollary|Proposition|Example)"
+
+
+def _canon(statement: str) -> str:
+    return re.sub(rf"^{_KINDS}\b", "Theorem", _norm(statement))
+
+
 def extract_proof(problem: Problem, completion: str) -> tuple[str | None, str]:
     """(tactics, "") or (None, reason), as for Lean: when the last code block restates the theorem
     (``Theorem name``), its statement must be the dataset's and the tactics are what follows
     ``Proof.``; a trailing ``Qed.``/``Defined.`` is the file's, not the proof's."""
-    blocks = _FENCE.findall(completion)
-    text = blocks[-1] if blocks else completion
-    name = problem.meta.get("name") or problem.id
-    statement = problem.meta["statement"]
-    named = re.search(rf"(?m)^\s*(Theorem|Lemma|Fact|Remark|Corollary|Proposition|Example)\s+{re.escape(name)}\b", text)
-    if named:
-        rest = text[named.start():]
-        end = re.search(r"\bProof\s*\.", rest)
-        if not end:
-            return None, "statement_changed"
-        given = re.sub(r"^(Lemma|Fact|Remark|Corollary|Proposition|Example)\b", "Theorem", _norm(rest[:end.end()]))
-        if given != _norm(statement):
-            return None, "statement_changed"
-        proof = rest[end.end():]
-    else:
-        if re.search(r"(?m)^\s*(Theorem|Lemma|Fact|Remark|Corollary|Proposition|Example|Goal)\s", text):
-            return None, "statement_changed"
-        proof = text
+    name = re.escape(problem.meta.get("name") or problem.id)
+    proof, reason = restated_proof(completion, _FENCE, problem.meta["statement"],
+                                   re.compile(rf"(?m)^\s*{_KINDS}\s+{name}\b"),
+                                   re.compile(rf"(?m)^\s*({_KINDS[1:-1]}|Goal)\s"), re.compile(r"\bProof\s*\."), _canon)
+    if proof is None:
+        return None, reason
     proof = re.sub(r"^\s*Proof\s*\.", "", _END.sub("", proof.strip())).strip()  # (Coq ignores indentation)
-    if not proof.strip():
-        return None, "no_proof"
-    return proof, ""
+    return (proof, "") if proof else (None, "no_proof")
 
 
 def soundness_problems(proof: str) -> list[str]:

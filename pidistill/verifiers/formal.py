@@ -84,32 +84,39 @@ def theorem_name(problem: Problem) -> str:
     return problem.meta.get("name") or problem.id
 
 
+def restated_proof(completion: str, fence: re.Pattern, statement: str, named: re.Pattern, any_theorem: re.Pattern,
+                   proof_start: re.Pattern, canon) -> tuple[str | None, str]:
+    """The proof text of a completion, for any proof language: in its last code block (``fence``;
+    without one, the completion), what follows ``proof_start`` when the block restates the theorem
+    (``named``: then ``canon`` of the restated statement must equal ``canon(statement)``), else the
+    whole block; a block declaring another theorem (``any_theorem``) is ``statement_changed``."""
+    blocks = fence.findall(completion)
+    text = blocks[-1] if blocks else completion
+    hit = named.search(text)
+    if hit:
+        rest = text[hit.start():]
+        end = proof_start.search(rest)
+        if not end or canon(rest[:end.end()]) != canon(statement):
+            return None, "statement_changed"
+        return rest[end.end():], ""
+    if any_theorem.search(text):
+        return None, "statement_changed"
+    return text, ""
+
+
 def extract_proof(problem: Problem, completion: str) -> tuple[str | None, str]:
     """(proof, "") or (None, reason). The proof is what follows the statement's ``:= by`` in the last
     Lean code block when the block restates the theorem (it must be the dataset's statement,
     whitespace aside), else the block (or, without a block, the completion) itself."""
-    blocks = _FENCE.findall(completion)
-    text = blocks[-1] if blocks else completion
-    name = theorem_name(problem)
-    statement = problem.meta["statement"]
-    named = re.search(rf"(?m)^\s*(theorem|lemma)\s+{re.escape(name)}(?![\w'.])", text)
-    if named:
-        # the block's statement runs from `theorem name` to the first `:= by`
-        rest = text[named.start():]
-        end = re.search(r":=\s*by\b", rest)
-        if not end:
-            return None, "statement_changed"
-        if _norm(rest[:end.end()]).replace("lemma ", "theorem ", 1) != _norm(statement):
-            return None, "statement_changed"
-        proof = rest[end.end():]
-    else:
-        if re.search(r"(?m)^\s*(theorem|lemma)\s", text):
-            return None, "statement_changed"  # a theorem under another name
-        proof = text
+    name = re.escape(theorem_name(problem))
+    proof, reason = restated_proof(completion, _FENCE, problem.meta["statement"],
+                                   re.compile(rf"(?m)^\s*(theorem|lemma)\s+{name}(?![\w'.])"),
+                                   re.compile(r"(?m)^\s*(theorem|lemma)\s"), re.compile(r":=\s*by\b"),
+                                   lambda text: _norm(text).replace("lemma ", "theorem ", 1))
+    if proof is None:
+        return None, reason
     proof = proof.strip("\n")
-    if not proof.strip():
-        return None, "no_proof"
-    return proof, ""
+    return (proof, "") if proof.strip() else (None, "no_proof")
 
 
 def soundness_problems(proof: str) -> list[str]:
