@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pidistill.domains import toy_code, toy_math
+from pidistill.domains import toy_code, toy_formal, toy_math
 from pidistill.domains.raw import dataset_loader
 from pidistill.io import InputError
 from pidistill.problems import Problem
@@ -31,3 +31,8 @@ def load_toy_math(source=None, *, seed: int = 0, n_train: int = 120, n_test: int
 @dataset_loader("toy_code")
 def load_toy_code(source=None, *, seed: int = 0, n_train: int = 100, n_test: int = 60, split: str = "all") -> list[Problem]:
     return _split("toy_code", toy_code, source, seed, n_train, n_test, split)
+
+
+@dataset_loader("toy_formal")
+def load_toy_formal(source=None, *, seed: int = 0, n_train: int = 100, n_test: int = 60, split: str = "all") -> list[Problem]:
+    return _split("toy_formal", toy_formal, source, seed, n_train, n_test, split)

@@ -1,0 +1,64 @@
+"""The toy formal domain (Coq): its problems, and, with coqc for real, that every reference proof
+checks, that the skeletons are outlines (holes the verifier refuses) and that the author's slips fail."""
+
+import random
+import shutil
+
+import pytest
+
+from pidistill.domains import toy_formal
+from pidistill.domains.registry import load
+from pidistill.verifiers import VerifierSettings
+from pidistill.verifiers.formal import verify_batch
+
+coq_missing = pytest.mark.skipif(not shutil.which("coqc"), reason="coqc not installed (make coq)")
+SETTINGS = VerifierSettings(checker="coq", timeout_s=10, workers=2)
+
+
+def _every_item():
+    items = [toy_formal.FormalItem("eq", a, b) for a in range(10) for b in range(10)]
+    items += [toy_formal.FormalItem("le", a, b) for a in range(10) for b in range(a, 10)]
+    items += [toy_formal.FormalItem("ind", lemma=k) for k in sorted(toy_formal.INDUCTIVE)]
+    items += [toy_formal.FormalItem("prop", lemma=k) for k in sorted(toy_formal.PROPOSITIONAL)]
+    return items
+
+
+def test_splits_are_distinct_formal_problems():
+    train = load("toy_formal", split="train", n_train=40, n_test=20)
+    test = load("toy_formal", split="test", n_train=40, n_test=20)
+    assert len(train) == 40 and len(test) == 20
+    assert not {p.meta["key"] for p in train} & {p.meta["key"] for p in test}
+    p = train[0]
+    assert p.domain == "formal" and p.meta["language"] == "coq" and p.meta["header"] == ""
+    assert p.meta["statement"].startswith(f"Theorem {p.meta['name']} : ") and p.meta["statement"].endswith("Proof.")
+    assert p.meta["statement"] in p.prompt and p.solution
+    assert len(_every_item()) == toy_formal.space_size() == len({i.key for i in _every_item()})
+    with_skeleton = [i for i in _every_item() if i.skeleton]
+    assert with_skeleton and all("admit." in i.skeleton for i in with_skeleton)
+    assert all(i.skeleton is None for i in _every_item() if i.family in ("eq", "le"))
+
+
+@coq_missing
+def test_reference_proofs_check_skeletons_are_holes_and_slips_fail():
+    items = _every_item()
+    problems = [toy_formal.to_problem(it, n, "test") for n, it in enumerate(items)]
+    verdicts = verify_batch([(p, p.solution) for p in problems], SETTINGS)
+    assert [p.meta["key"] for p, v in zip(problems, verdicts) if not v.passed] == []
+    skeletal = [(p, p.meta["skeleton"]) for p in problems if "skeleton" in p.meta]
+    assert all(v.reason == "unsound" for v in verify_batch(skeletal, SETTINGS))
+    # every slip of one item per kind of theorem
+    kinds = {}
+    for it in items:
+        kinds.setdefault((it.family, it.lemma, it.family == "le" and it.a == it.b), it)
+    slipped = [(toy_formal.to_problem(it, n, "test"), s) for n, it in enumerate(kinds.values()) for s in toy_formal.slips(it)]
+    verdicts = verify_batch(slipped, SETTINGS)
+    assert [(p.meta["key"], s) for (p, s), v in zip(slipped, verdicts) if v.passed] == []
+    assert {v.reason for v in verdicts} <= {"checker_error", "unsound"}
+
+
+def test_the_author_is_right_at_its_rate():
+    rng = random.Random(0)
+    item = toy_formal.FormalItem("ind", lemma="add_0_r")
+    attempts = [toy_formal.author_attempt(item, rng, 0.3) for _ in range(2000)]
+    share = sum(a == item.proof for a in attempts) / len(attempts)
+    assert 0.26 < share < 0.34 and set(attempts) - {item.proof} <= set(toy_formal.slips(item))
