@@ -5,7 +5,7 @@
 Both designs judge the same samples with W parallel workers, in the same run on the same machine:
 the reference starts `python -I` per sample (program + tests + check(entry_point)) with a timeout
 and rlimits, like the spine's first verifier; the sandbox is ``verify_batch`` with full isolation
-(namespaces). Two sample sets:
+(namespaces). Three sample sets:
 
 * ``canonical``: HumanEval canonical solutions x N (all pass);
 * ``failing``: per problem its canonical solution and one failing completion (in turn a wrong
@@ -172,9 +172,10 @@ def report(mode: str, res: dict, args) -> None:
         print(f"   ratio (sandbox / reference throughput): {ratio:.2f}x; verdicts agree on {box['agree']}/{m['samples']}; "
               f"runs (s): reference {m['runs']['reference']}, sandbox {m['runs']['sandbox']}")
         if m["spinning"]:
-            floor = m["spinning"] * args.timeout / min(args.workers, os.cpu_count() or 1)
+            cores = min(args.workers, os.cpu_count() or 1)
+            floor = m["spinning"] * args.timeout / cores
             print(f"   floor for any design giving every sample its full timeout: {m['spinning']} spinning x "
-                  f"{args.timeout:g}s / {min(args.workers, os.cpu_count() or 1)} cores = {floor:.2f}s, so at most "
+                  f"{args.timeout:g}s / {cores} cores = {floor:.2f}s, so at most "
                   f"{ref['seconds'] / floor:.2f}x against this reference (the sandbox: {box['seconds'] / floor:.2f}x the floor)")
         print(f"   sandbox per sample, ms: in a zygote start {b['start']:.2f} + load {b['load']:.2f} + tests {b['tests']:.2f} "
               f"+ cleanup {b['cleanup']:.2f}; verifier {b['verifier']:.2f}; pool start+stop {b['pool_start_stop']:.2f}; "

@@ -15,7 +15,7 @@ from pidistill.problems import Problem
 LOADERS: dict[str, str] = {
     "toy_math": "pidistill.domains.toy:load_toy_math",
     "toy_code": "pidistill.domains.toy:load_toy_code",
-    "toy_formal": "pidistill.domains.toy:load_toy_formal",
+    "toy_formal": "pidistill.domains.toy_formal:load_toy_formal",
     "humaneval": "pidistill.domains.code_benchmarks:load_humaneval",
     "mbpp": "pidistill.domains.code_benchmarks:load_mbpp",
     "mbpp-sanitized": "pidistill.domains.code_benchmarks:load_mbpp_sanitized",

@@ -25,7 +25,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from pidistill.domains.toyspace import distinct_splits
+from pidistill.domains.raw import dataset_loader
+from pidistill.domains.toyspace import distinct_splits, toy_split
 from pidistill.problems import Problem
 
 DOMAIN = "formal"
@@ -150,3 +151,8 @@ def make_splits(seed: int, n_train: int, n_test: int) -> tuple[list[Problem], li
 
 def space_size() -> int:
     return 100 + 55 + len(INDUCTIVE) + len(PROPOSITIONAL)
+
+
+@dataset_loader("toy_formal")
+def load_toy_formal(source=None, *, seed: int = 0, n_train: int = 100, n_test: int = 60, split: str = "all") -> list[Problem]:
+    return toy_split("toy_formal", make_splits, source, seed, n_train, n_test, split)

@@ -1,11 +1,15 @@
-"""Train/test splits of distinct problems drawn from a toy domain's space (shared by both toys)."""
+"""Train/test splits of distinct problems drawn from a toy domain's space, and the toy loaders' options
+(shared by every toy)."""
 
 from __future__ import annotations
 
 import random
 from typing import Callable
 
+from pidistill.io import InputError
 from pidistill.problems import Problem
+
+SPLITS = ("train", "test", "all")
 
 
 def distinct_splits(random_item: Callable, to_problem: Callable, seed: int, n_train: int,
@@ -25,3 +29,18 @@ def distinct_splits(random_item: Callable, to_problem: Callable, seed: int, n_tr
     train = [to_problem(it, i, "train") for i, it in enumerate(ordered[:n_train])]
     test = [to_problem(it, i, "test") for i, it in enumerate(ordered[n_train:])]
     return train, test
+
+
+def toy_split(name: str, make_splits: Callable, source, seed: int, n_train: int, n_test: int,
+              split: str) -> list[Problem]:
+    """A toy loader's problems: the domain's ``make_splits``, after checking the options it was given."""
+    if source is not None:
+        raise InputError(f"dataset {name!r} is generated from its options (seed, n_train, n_test, split); "
+                         f"it reads no source file, got {source!r}")
+    if split not in SPLITS:
+        raise InputError(f"dataset {name!r}: option split must be one of {', '.join(SPLITS)}, got {split!r}")
+    for key, value in (("n_train", n_train), ("n_test", n_test)):
+        if value < 0:
+            raise InputError(f"dataset {name!r}: option {key} must be 0 or more, got {value}")
+    train, test = make_splits(seed, n_train, n_test)
+    return {"train": train, "test": test, "all": train + test}[split]

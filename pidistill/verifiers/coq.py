@@ -25,12 +25,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Sequence
 
-from pidistill.verifiers.formal import CheckResult, restated_proof
+from pidistill.verifiers.formal import CheckResult, file_header, restated_proof, theorem_name
 
 if TYPE_CHECKING:
     from pidistill.problems import Problem
 
-FENCES = ("coq", "v")
 _FENCE = re.compile(r"```[ \t]*(?:coq|v)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
 _WS = re.compile(r"\s+")
 _COMMENT = re.compile(r"\(\*.*?\*\)", re.DOTALL)
@@ -57,7 +56,7 @@ def extract_proof(problem: Problem, completion: str) -> tuple[str | None, str]:
     """(tactics, "") or (None, reason), as for Lean: when the last code block restates the theorem
     (``Theorem name``), its statement must be the dataset's and the tactics are what follows
     ``Proof.``; a trailing ``Qed.``/``Defined.`` is the file's, not the proof's."""
-    name = re.escape(problem.meta.get("name") or problem.id)
+    name = re.escape(theorem_name(problem))
     proof, reason = restated_proof(completion, _FENCE, problem.meta["statement"],
                                    re.compile(rf"(?m)^\s*{_KINDS}\s+{name}\b"),
                                    re.compile(rf"(?m)^\s*({_KINDS[1:-1]}|Goal)\s"), re.compile(r"\bProof\s*\."), _canon)
@@ -77,12 +76,8 @@ def soundness_problems(proof: str) -> list[str]:
 
 
 def build_file(problem: Problem, proof: str) -> str:
-    header = problem.meta["header"]
-    if header and not header.endswith("\n"):
-        header += "\n"
-    name = problem.meta.get("name") or problem.id
     body = "\n".join("  " + line.strip() if line.strip() else "" for line in proof.split("\n"))
-    return f"{header}{problem.meta['statement']}\n{body}\nQed.\nPrint Assumptions {name}.\n"
+    return f"{file_header(problem)}{problem.meta['statement']}\n{body}\nQed.\nPrint Assumptions {theorem_name(problem)}.\n"
 
 
 def axioms_of(messages: Sequence[dict], name: str) -> list[str] | None:
@@ -108,9 +103,6 @@ class CoqChecker:
         if not found:
             raise ValueError(f"verifier.checker coq: {coqc!r} not found on PATH (install it: `make coq`, Debian's coq)")
         self.coqc, self.timeout_s, self.workers, self.memory_mb = found, timeout_s, max(1, workers), memory_mb
-
-    def version(self) -> str:
-        return subprocess.run([self.coqc, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
 
     def _limits(self) -> None:
         limit = self.memory_mb << 20

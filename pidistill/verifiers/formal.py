@@ -121,10 +121,8 @@ def extract_proof(problem: Problem, completion: str) -> tuple[str | None, str]:
 
 def soundness_problems(proof: str) -> list[str]:
     """Why ``proof`` may not go to the checker (empty: it may)."""
-    found = []
-    for word in sorted({m.group(1) for m in _FORBIDDEN_WORDS.finditer(_strip_comments(proof))}):
-        found.append(f"uses `{word}`")
     code = _strip_comments(proof)
+    found = [f"uses `{word}`" for word in sorted({m.group(1) for m in _FORBIDDEN_WORDS.finditer(code)})]
     if _COMMAND.search(code) or _SCOPING.search(code):
         found.append("adds a command of its own (a proof is the tactic block only)")
     if _DEBUG_OPTION.search(code):
@@ -146,12 +144,15 @@ def _indent(proof: str) -> str:
     return "\n".join(("  " + line[width:]) if line.strip() else "" for line in lines)
 
 
+def file_header(problem: Problem) -> str:
+    """The dataset's header, ending in a newline unless empty (every checked file starts with it)."""
+    header = problem.meta["header"]
+    return header + "\n" if header and not header.endswith("\n") else header
+
+
 def lean_file(problem: Problem, proof: str) -> str:
     """The file the checker sees: the dataset's header and statement, the proof, ``#print axioms``."""
-    header = problem.meta["header"]
-    if header and not header.endswith("\n"):
-        header += "\n"
-    return f"{header}{problem.meta['statement']}\n{_indent(proof)}\n\n#print axioms {theorem_name(problem)}\n"
+    return f"{file_header(problem)}{problem.meta['statement']}\n{_indent(proof)}\n\n#print axioms {theorem_name(problem)}\n"
 
 
 def axioms_of(messages: Sequence[dict], name: str) -> list[str] | None:
