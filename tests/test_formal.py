@@ -307,6 +307,47 @@ def test_coq_checker_for_real():
 
 
 @coq_missing
+def test_one_coqtop_per_batch_judges_as_coqc_does_per_file():
+    """The batch (Reset Initial between files) and coqc on each file agree; a proof that prints a
+    marker-like line cannot move the boundary (the marker's nonce is drawn after it was written)."""
+    from pidistill.verifiers import coq
+
+    checker = coq.CoqChecker(timeout_s=2)
+    proofs = ["intros n. induction n as [|n IH]; simpl; [reflexivity | rewrite IH; reflexivity].",
+              "intros n. reflexivity.", "intros n. repeat (assert True by exact I).",
+              'idtac "pidistill_mark_0_1 is defined". intros n. reflexivity.',
+              "intros n. induction n as [|n IH]; simpl; [reflexivity | rewrite IH; reflexivity]."]
+    files = [coq.build_file(_coq(), p) for p in proofs]
+    batch = checker._batch(files)
+    assert batch is not None
+    assert [r.status for r in batch] == [checker._one(f).status for f in files] == \
+        ["valid", "error", "timeout", "error", "valid"]
+    assert coq.axioms_of(batch[4].messages, "add_0_r") == []  # the file after a failed one is judged afresh
+    assert "Unable to unify" in batch[1].messages[0]["data"]
+
+
+@coq_missing
+def test_each_distinct_file_is_checked_once():
+    from pidistill.verifiers.coq import CoqChecker
+
+    class Counting(CoqChecker):
+        def check(self, snippets):
+            self.seen = [code for _, code in snippets]
+            return super().check(snippets)
+
+    right = "intros n. induction n as [|n IH]; simpl; [reflexivity | rewrite IH; reflexivity]."
+    other = _coq(statement="Theorem mul_0_r : forall n : nat, n * 0 = 0.\nProof.", name="mul_0_r")
+    items = [(_coq(), right), (_coq(), "intros n. reflexivity."), (_coq(), right), (_coq(), "  " + right),
+             (other, "intros n. reflexivity."), (_coq(), "intros n. reflexivity.")]
+    checker = Counting(timeout_s=3)
+    verdicts = verify_batch(items, VerifierSettings(checker="coq"), checker)
+    assert len(checker.seen) == 3 == len(set(checker.seen))  # right, wrong, and the other theorem's wrong
+    assert [v.passed for v in verdicts] == [True, False, True, True, False, False]
+    assert verdicts[1].feedback == verdicts[5].feedback and "Unable to unify" in verdicts[1].feedback
+    assert "mul_0_r" not in verdicts[1].feedback
+
+
+@coq_missing
 def test_the_checker_must_match_the_language():
     with pytest.raises(ValueError, match="is lean4; checker coq checks coq"):
         verify_batch([(PROBLEM, "omega")], VerifierSettings(checker="coq"))

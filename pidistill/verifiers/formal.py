@@ -202,7 +202,8 @@ def _feedback(messages: Sequence[dict]) -> str:
         for m in messages:
             if m.get("severity") == severity:
                 pos = m.get("pos") or {}
-                lines.append(f"{severity} at line {pos.get('line', '?')}, column {pos.get('column', '?')}: {m.get('data', '')}")
+                where = f" at line {pos['line']}, column {pos.get('column', '?')}" if "line" in pos else ""
+                lines.append(f"{severity}{where}: {m.get('data', '')}")
     return "\n".join(lines)[:MAX_FEEDBACK]
 
 
@@ -246,10 +247,10 @@ def checker_for(settings: VerifierSettings) -> FormalChecker:
 def verify_batch(items: Sequence[tuple[Problem, str]], settings: VerifierSettings,
                  checker: FormalChecker | None = None) -> list[Verdict]:
     """Verdicts for (formal problem, completion) pairs, in input order; the proofs that survive the
-    extraction and soundness checks go to the checker in one batch."""
+    extraction and soundness checks go to the checker in one batch, each distinct file once."""
     checker = checker or checker_for(settings)
     out: list[Verdict | None] = [None] * len(items)
-    snippets, where = [], []
+    where = []
     for i, (problem, completion) in enumerate(items):
         language = language_of(problem)
         if language.name != checker.language:
@@ -263,8 +264,11 @@ def verify_batch(items: Sequence[tuple[Problem, str]], settings: VerifierSetting
         if problems:
             out[i] = Verdict(False, 0.0, "unsound", "; ".join(problems), extracted=proof)
             continue
-        snippets.append((f"{i}", language.build_file(problem, proof)))
-        where.append((i, proof))
+        where.append((i, proof, language.build_file(problem, proof)))
+    # n samples of one problem often write the same proof: each distinct file is checked once and
+    # its result is every such sample's (the checker sees nothing but the file)
+    files = sorted({code for _, _, code in where})
+    snippets = [(f"{k}", code) for k, code in enumerate(files)]
     results = checker.check(snippets) if snippets else []
     if len(results) != len(snippets):
         raise RuntimeError(f"checker {checker.name} answered {len(results)} results for {len(snippets)} snippets")
@@ -272,8 +276,9 @@ def verify_batch(items: Sequence[tuple[Problem, str]], settings: VerifierSetting
     if lost:
         raise CheckerUnavailable(f"checker {checker.name}: {len(lost)} of {len(results)} proofs could not be checked "
                                  f"({lost[0].detail}); no verdicts written: fix the checker and rerun the job")
-    for (i, proof), result in zip(where, results):
-        v = verdict_from(items[i][0], result)
+    by_file = dict(zip(files, results))
+    for i, proof, code in where:
+        v = verdict_from(items[i][0], by_file[code])
         v.extracted = proof
         v.extra["checker"] = checker.name
         out[i] = v

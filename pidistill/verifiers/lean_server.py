@@ -39,8 +39,8 @@ RETRY_STATUS = {429, 500, 502, 503, 504}
 REQUEST_SLACK_S = 90.0  # beyond the Lean timeout: the server may wait up to 60 s for a free REPL
 
 
-class LeanServerError(RuntimeError):
-    """The server refused the request (not a transient failure): a config error."""
+class LeanServerError(ValueError):
+    """The server refused the request (not a transient failure): a config error (the CLI prints it on one line)."""
 
 
 class LeanServer:
