@@ -43,6 +43,7 @@ STAT_COLUMNS = ["n_train_problems", "n_first_attempts", "n_first_correct", "n_fa
                 "n_retries_correct", "n_frontier", "retry_success_rate", "n_pairs", "tokens_first_attempts",
                 "tokens_source", "tokens_hints"]
 # what a method generated for its training set: its first attempts, its source's candidates, any hints
+# or diagnoses another model wrote for it (tokens_hints)
 TOKEN_COLUMNS = ["tokens_first_attempts", "tokens_source", "tokens_hints"]
 
 

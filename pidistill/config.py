@@ -133,9 +133,11 @@ def _check_method(config: dict, name: str, sname: str, study: dict, domain: str)
     pi = src.get("pi")
     if pi in ("tests", "other_tests") and domain != "code":
         raise ConfigError(f"{where}.pi: {pi!r} needs a code dataset, but study {sname!r} uses {study['dataset']!r} ({domain})")
-    if src["kind"] != "retry" and any(k in method for k in ("pi", "k", "retry_text", "pi_template", "gibberish")):
+    if src["kind"] != "retry" and any(k in method for k in ("pi", "k", "retry_text", "pi_template", "gibberish", "pi_max_chars")):
         raise ConfigError(f"{where}: pi, k and the retry wording belong to retry sources; the source is {src['kind']!r}")
-    for key in ("model", "hint_model"):
+    if pi == "skeleton" and domain != "formal":
+        raise ConfigError(f"{where}.pi: 'skeleton' needs a formal dataset, but study {sname!r} uses {study['dataset']!r} ({domain})")
+    for key in ("model", "hint_model", "diagnosis_model"):
         if key in src and src[key] not in config["models"]:
             raise ConfigError(f"{where}.source.{key}: unknown model {src[key]!r}")
     trainer = method_trainer(method_settings(config, name))
@@ -183,8 +185,8 @@ def _check_derived(config: dict, name: str, study: dict, runs: dict) -> None:
     sources = derived_sources(config, name)
     if kind in ("amortized", "levels") and len(sources) != 1:
         raise ConfigError(f"{where}.from: kind {kind!r} draws from one study")
-    if kind == "domains" and not sources:
-        raise ConfigError(f"{where}.from: kind 'domains' needs the studies it lists")
+    if kind in ("domains", "hierarchy") and not sources:
+        raise ConfigError(f"{where}.from: kind {kind!r} needs the studies it lists")
     for source in sources + ([study["lr_study"]] if "lr_study" in study else []):
         if source not in config["studies"]:
             raise ConfigError(f"{where}: unknown study {source!r}")
@@ -212,6 +214,7 @@ DERIVED_KINDS = {
     "levels": ("conditions",),
     "scale": ("conditions",),
     "domains": ("conditions",),
+    "hierarchy": ("conditions", "rounds"),
     "cost": ("conditions", "rounds"),
 }
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections import Counter
 
 from pidistill.config import Run, method_settings, policy_lineage, policy_method, policy_parent, run_studies, study_runs
-from pidistill.methods import hint_key, method_source, method_trainer, source_id
+from pidistill.methods import diagnosis_key, hint_key, method_source, method_trainer, source_id
 
-GENERATION_RULES = ("sample_first_attempts", "sample_retries", "sample_extra_attempts", "sample_hints",
+GENERATION_RULES = ("sample_first_attempts", "sample_retries", "sample_extra_attempts", "sample_hints", "sample_diagnoses",
                     "assign_pi_donors", "sample_evaluation", "verify_samples", "build_sft_pairs", "build_opsd_prompts",
                     "train_adapter", "evaluate_policy")
 
@@ -38,6 +38,8 @@ def _source_jobs(config: dict, run: Run, parent: str, method: str) -> set[tuple[
         jobs.add(("assign_pi_donors", f"{run.dataset}/{src['pi']}-seed{run.seed}"))
     if src.get("pi") == "hint":
         jobs.add(("sample_hints", f"{run.dataset}/seed{run.seed}/{hint_key(src)}"))
+    if src.get("pi") == "diagnosis":
+        jobs.add(("sample_diagnoses", f"{run.run_dir}/{parent}/diagnoses/{diagnosis_key(src)}"))
     return jobs
 
 
@@ -80,6 +82,8 @@ BENCHMARKED_RULES = ("sample_first_attempts", "sample_retries", "sample_extra_at
 def _benchmark_file(results: str, rule: str, key: str) -> str:
     if rule == "sample_hints":
         return f"{results}/hints/{key}/benchmarks/sample_hints.tsv"
+    if rule == "sample_diagnoses":
+        return f"{results}/runs/{key}/benchmarks/sample_diagnoses.tsv"
     return f"{results}/runs/{key}/benchmarks/{rule}.tsv"
 
 
@@ -99,11 +103,11 @@ def benchmark_files(config: dict, study: str, results: str) -> list[str]:
     models = {config["studies"][study]["model"]}
     for run in study_runs(config, study):
         for rule, key in job_keys(run, config):
-            if rule in BENCHMARKED_RULES or rule == "sample_hints":
+            if rule in BENCHMARKED_RULES or rule in ("sample_hints", "sample_diagnoses"):
                 files.add(_benchmark_file(results, rule, key))
         for child in policy_lineage(run.policy):
             src = method_source(method_settings(config, policy_method(child)))
-            models |= {src[k] for k in ("model", "hint_model") if src.get(k)}
+            models |= {src[k] for k in ("model", "hint_model", "diagnosis_model") if src.get(k)}
     for model in sorted(models):
         for m in _pretrained_chain(config, model):
             files.add(f"{results}/benchmarks/pretrain_demo_model/{m}.tsv")

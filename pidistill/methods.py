@@ -9,7 +9,9 @@ Sources (``source.kind``):
   attempt, the retry message carrying the PI condition. ``model`` lets another model retry the
   student's failed attempts (cross-model retry); ``pi: hint`` carries a hint that ``hint_model``
   wrote for the problem without seeing the gold (cross-model hint); ``pi: first_step`` carries the
-  first step of the reference solution.
+  first step of the reference solution; ``pi: diagnosis`` carries what ``diagnosis_model`` wrote
+  after reading each failed attempt and the verifier's feedback on it (failure-diagnosis PI);
+  ``pi_max_chars`` cuts the PI text.
 - ``samples``: ``n`` more first-attempt samples of every training problem, with no failure signal
   (double-sample, frontier-rejection). ``temperature`` is one value or ``[low, high]``: sample ``a``
   of ``n`` then uses ``low + a * (high - low) / (n - 1)`` (temperature-uniform).
@@ -40,7 +42,9 @@ from typing import Sequence
 SOURCE_KINDS = ("retry", "samples", "resample", "first_attempts")
 TRAINERS = ("lora", "full", "grpo", "opsd")
 DEFAULT_HINT_PROMPT = "Give a short hint for this problem without stating its final answer.\n\n{prompt}"
-_CUSTOM_RETRY_KEYS = ("retry_text", "pi_template", "gibberish", "hint_prompt")
+DEFAULT_DIAGNOSIS_PROMPT = ("This attempt failed. The checker says:\n{feedback}\nExplain in two sentences why it fails "
+                            "and what to change. Do not write the solution.")
+_CUSTOM_RETRY_KEYS = ("retry_text", "pi_template", "gibberish", "hint_prompt", "diagnosis_prompt", "pi_max_chars")
 
 
 def method_source(method: dict) -> dict:
@@ -50,7 +54,7 @@ def method_source(method: dict) -> dict:
     if kind == "retry":
         src["pi"] = method.get("pi", "none")
         src["k"] = int(method.get("k", 1))
-        for key in ("retry_text", "pi_template", "gibberish"):
+        for key in ("retry_text", "pi_template", "gibberish", "pi_max_chars"):
             if key in method:
                 src[key] = method[key]
         if src["pi"] == "hint":
@@ -59,13 +63,19 @@ def method_source(method: dict) -> dict:
             src.setdefault("hint_prompt", DEFAULT_HINT_PROMPT)
         elif "hint_model" in src or "hint_prompt" in src:
             raise ValueError("source.hint_model and source.hint_prompt go with pi 'hint'")
+        if src["pi"] == "diagnosis":
+            if "diagnosis_model" not in src:
+                raise ValueError("pi 'diagnosis' needs source.diagnosis_model (the model that writes the diagnoses)")
+            src.setdefault("diagnosis_prompt", DEFAULT_DIAGNOSIS_PROMPT)
+        elif "diagnosis_model" in src or "diagnosis_prompt" in src:
+            raise ValueError("source.diagnosis_model and source.diagnosis_prompt go with pi 'diagnosis'")
     elif kind == "samples":
         if "n" not in src:
             raise ValueError("source kind 'samples' needs n")
     elif kind == "resample":
         src.setdefault("per_failure", 2)
     if kind != "retry":
-        extra = sorted(set(src) & {"model", "hint_model", "hint_prompt"})
+        extra = sorted(set(src) & {"model", "hint_model", "hint_prompt", "diagnosis_model", "diagnosis_prompt"})
         if extra:
             raise ValueError(f"source kind {kind!r} does not take {extra} (only kind 'retry' does)")
     return src
@@ -91,6 +101,8 @@ def source_id(src: dict) -> str | None:
             out += f"-by-{src['model']}"
         if src.get("hint_model"):
             out += f"-hint-{src['hint_model']}"
+        if src.get("diagnosis_model"):
+            out += f"-diag-{src['diagnosis_model']}"
         custom = {k: src[k] for k in _CUSTOM_RETRY_KEYS if k in src}
         if custom:
             out += "-" + _short_hash(custom)
@@ -106,6 +118,12 @@ def hint_key(src: dict) -> str:
     """The name of the hints file a cross-model hint source reads: its hint model and prompt (every
     method with the same two shares the file, whatever its retry)."""
     return f"{src['hint_model']}-{hashlib.sha256(src['hint_prompt'].encode()).hexdigest()[:8]}"
+
+
+def diagnosis_key(src: dict) -> str:
+    """The name of the diagnoses file a failure-diagnosis source reads (under its policy's run):
+    its diagnosis model and prompt."""
+    return f"{src['diagnosis_model']}-{hashlib.sha256(src['diagnosis_prompt'].encode()).hexdigest()[:8]}"
 
 
 def sample_temperatures(n: int, temperature) -> list[float]:
@@ -193,6 +211,8 @@ _PI_TEXT = {
     "none": "no PI", "gold": "the gold answer", "gibberish": "a meaningless string", "wrong": "another problem's gold",
     "tests": "the real test suite", "other_tests": "another problem's test suite",
     "first_step": "the first step of the reference solution", "hint": "a hint",
+    "skeleton": "the proof's skeleton (its outline with holes)", "feedback": "the checker's messages on that attempt",
+    "heuristic": "a rule-based diagnosis of the checker's messages", "diagnosis": "a diagnosis",
 }
 
 
@@ -205,6 +225,8 @@ def describe_method(method: dict) -> str:
         what = _PI_TEXT[src["pi"]]
         if src["pi"] == "hint":
             what = f"a hint {src['hint_model']} wrote without the gold"
+        if src["pi"] == "diagnosis":
+            what = f"a diagnosis {src['diagnosis_model']} wrote from the attempt and the checker's messages"
         times = "once" if src["k"] == 1 else f"{src['k']} times"
         text = f"{who} each failed first attempt {times}, told it failed, with {what}"
     elif kind == "samples":

@@ -71,8 +71,10 @@ DEFAULT_PI_TEMPLATES = {
     ("answer", "math"): "The correct answer is: {pi}",
     ("answer", "code"): "A correct solution is:\n{pi}",
     ("tests", "code"): "Your first attempt was run on the tests:\n{pi}",
+    ("answer", "formal"): "A proof that checks:\n{pi}",
     ("skeleton", "math"): "A proof skeleton:\n{pi}",
     ("skeleton", "code"): "A proof skeleton:\n{pi}",
+    ("skeleton", "formal"): "A proof outline (fill in each admit):\n{pi}",  # the retry PI's wording
 }
 
 

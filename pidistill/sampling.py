@@ -11,7 +11,7 @@ from typing import Sequence
 
 from pidistill.generation import GenerationBackend, GenerationRequest, SamplingSettings
 from pidistill.problems import Problem
-from pidistill.retry import RetrySpec, privileged_info, retry_conversation, retry_message
+from pidistill.retry import PER_ATTEMPT, RetrySpec, attempt_pi, privileged_info, retry_conversation, retry_message
 from pidistill.seeding import request_seed
 
 
@@ -43,6 +43,7 @@ def sample_attempts(
 def retry_requests(
     problems: Sequence[Problem], first_verdicts: Sequence[dict], spec: RetrySpec, seed: int,
     donors: dict[str, str] | None = None, hints: dict[str, str] | None = None,
+    diagnoses: dict[tuple[str, int], str] | None = None,
 ) -> tuple[list[GenerationRequest], list[dict]]:
     """K retry requests for every failed first attempt, and the record of each (for the samples file)."""
     by_id = {p.id: p for p in problems}
@@ -51,7 +52,8 @@ def retry_requests(
     requests, records = [], []
     for v in failed:
         problem = by_id[v["id"]]
-        message = retry_message(spec, problem.domain, pi[problem.id])
+        pi_text = attempt_pi(spec, v, diagnoses) if spec.pi in PER_ATTEMPT else pi[problem.id]
+        message = retry_message(spec, problem.domain, pi_text)
         conversation = tuple(retry_conversation(problem, v["completion"], message))
         for r in range(spec.k):
             attempt = v["attempt"] * spec.k + r
@@ -66,8 +68,10 @@ def retry_requests(
 def sample_retries(
     backend: GenerationBackend, problems: Sequence[Problem], first_verdicts: Sequence[dict], spec: RetrySpec,
     seed: int, sampling: SamplingSettings, donors: dict[str, str] | None = None, hints: dict[str, str] | None = None,
+    diagnoses: dict[tuple[str, int], str] | None = None,
 ) -> list[dict]:
-    requests, records = retry_requests(problems, first_verdicts, spec, seed, donors=donors, hints=hints)
+    requests, records = retry_requests(problems, first_verdicts, spec, seed, donors=donors, hints=hints,
+                                       diagnoses=diagnoses)
     completions = backend.generate(requests, sampling) if requests else []
     return [{**rec, "completion": c} for rec, c in zip(records, completions)]
 
@@ -138,6 +142,28 @@ def sample_hints(
                               request_seed(seed, "hint", p.id, 0))
         requests.append(r)
         rows.append({"id": p.id, "attempt": 0, "seed": r.seed, "stage": "hint", "hint_prompt": message})
+    completions = backend.generate(requests, sampling) if requests else []
+    return [{**row, "completion": c} for row, c in zip(rows, completions)]
+
+
+def sample_diagnoses(
+    backend: GenerationBackend, problems: Sequence[Problem], first_verdicts: Sequence[dict], diagnosis_prompt: str,
+    seed: int, sampling: SamplingSettings,
+) -> list[dict]:
+    """One diagnosis per failed first attempt from the diagnosis model: it reads the problem, the
+    failed attempt, and ``diagnosis_prompt`` with ``{feedback}`` replaced by the verifier's feedback
+    on that attempt (the failure-diagnosis PI). It never sees the reference solution."""
+    by_id = {p.id: p for p in problems}
+    failed = sorted((v for v in first_verdicts if not v["passed"]), key=lambda v: (v["id"], v["attempt"]))
+    requests, rows = [], []
+    for v in failed:
+        message = diagnosis_prompt.format(feedback=(v.get("feedback") or "").strip() or "(no message)")
+        conversation = tuple(retry_conversation(by_id[v["id"]], v["completion"] or "", message))
+        r = GenerationRequest(f"{v['id']}#{v['attempt']}", conversation,
+                              request_seed(seed, "diagnosis", v["id"], v["attempt"]))
+        requests.append(r)
+        rows.append({"id": v["id"], "attempt": v["attempt"], "seed": r.seed, "stage": "diagnosis",
+                     "diagnosis_prompt": message})
     completions = backend.generate(requests, sampling) if requests else []
     return [{**row, "completion": c} for row, c in zip(rows, completions)]
 

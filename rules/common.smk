@@ -28,7 +28,7 @@ from pidistill.codedeps import code_files
 from pidistill.dagstats import benchmark_files
 from pidistill.domains.registry import loader_module
 from pidistill.generation import backend_module
-from pidistill.methods import hint_key, method_filter, method_source, method_trainer, source_id
+from pidistill.methods import diagnosis_key, hint_key, method_filter, method_source, method_trainer, source_id
 from pidistill.verifiers import domain_settings, verifier_module
 
 validate_config(config)
@@ -102,6 +102,14 @@ def model_files(model):
     return []
 
 
+def pretrain_author_modules(model):
+    """The toy authors whose dialogues a demo model's pretraining corpus holds (its code inputs)."""
+    from pidistill.tinymodel import author_module
+
+    spec = config["models"][model]["pretrain"]
+    return sorted({author_module(config["datasets"][d]["loader"]) for d in spec["datasets"]})
+
+
 def model_inputs(wildcards):
     """Model files a job on the run's own model needs."""
     return model_files(wildcards.model)
@@ -149,13 +157,27 @@ def hint_spec(wildcards):
     return HINTS[wildcards.hint]
 
 
+DIAGNOSES = {
+    diagnosis_key(spec): {"model": spec["diagnosis_model"], "prompt": spec["diagnosis_prompt"]}
+    for spec in (method_source(method_settings(config, m)) for m in SOURCE_METHODS.values())
+    if spec.get("pi") == "diagnosis"
+}
+
+
+def diagnosis_spec(wildcards):
+    return DIAGNOSES[wildcards.diagnosis]
+
+
 def retry_extra_inputs(wildcards):
-    """The PI assignment (wrong answer, shuffled tests) or the hints file a retry source reads."""
+    """The PI assignment (wrong answer, shuffled tests), the hints file or the diagnoses of the
+    policy's failed attempts (rule sample_diagnoses) a retry source reads."""
     src = source_of(wildcards)
     if src["pi"] in ("wrong", "other_tests"):
         return {"donors": f"{R}/data/{wildcards.dataset}/pi_donors/{src['pi']}-seed{wildcards.seed}.json"}
     if src["pi"] == "hint":
         return {"hints": hints_file(wildcards, src)}
+    if src["pi"] == "diagnosis":
+        return {"diagnoses": f"{run_dir(wildcards)}/{wildcards.parent}/diagnoses/{diagnosis_key(src)}/diagnoses.jsonl"}
     return {}
 
 
@@ -176,6 +198,8 @@ def candidate_inputs(wildcards):
         out["candidates"] = f"{run_dir(wildcards)}/{wildcards.parent}/sources/{sid}/samples.verdicts.jsonl"
     if src.get("pi") == "hint":
         out["hints"] = hints_file(wildcards, src)
+    if src.get("pi") == "diagnosis":
+        out["diagnoses"] = f"{run_dir(wildcards)}/{wildcards.parent}/diagnoses/{diagnosis_key(src)}/diagnoses.jsonl"
     return out
 
 
@@ -291,9 +315,18 @@ def study_params(wildcards):
 # ---- datasets and verification -------------------------------------------------------------
 
 
+def downloaded_source(dataset):
+    """Where rule download_raw_dataset puts a dataset's source_url file (None: the config has none)."""
+    url = config["datasets"][dataset].get("source_url")
+    return f"{R}/raw/{dataset}/{url.rstrip('/').rsplit('/', 1)[-1]}" if url else None
+
+
 def dataset_split_spec(dataset, split):
-    """What preparing one split reads: its loader, the loader's options, its local source file."""
-    spec = config["datasets"][dataset]
+    """What preparing one split reads: its loader, the loader's options, its local source file (the
+    downloaded one where the config gives source_url)."""
+    spec = dict(config["datasets"][dataset])
+    if spec.get("source_url"):
+        spec.setdefault("source", downloaded_source(dataset))
     if split == "test":
         return (
             spec.get("test_loader", spec["loader"]),

@@ -80,6 +80,39 @@ rule sample_hints:
         "../scripts/sample_hints.py"
 
 
+# The failure-diagnosis PI: the diagnosis model reads each failed first attempt of the policy with
+# the verifier's feedback on it and writes a diagnosis, which the policy's retry then carries.
+rule sample_diagnoses:
+    input:
+        model=lambda wildcards: model_files(diagnosis_spec(wildcards)["model"]),
+        model_provenance=lambda wildcards: MODEL_PROVENANCE.format(model=diagnosis_spec(wildcards)["model"]),
+        problems=lambda wildcards: split_file(wildcards, "train"),
+        first_verdicts=f"{RUNS}/{{policy}}/first_attempts.verdicts.jsonl",
+        code=code("scripts/sample_diagnoses.py", backend_module(BACKEND)),
+    output:
+        f"{RUNS}/{{policy}}/diagnoses/{{diagnosis}}/diagnoses.jsonl",
+    log:
+        f"{RUNS}/{{policy}}/diagnoses/{{diagnosis}}/logs/sample_diagnoses.log",
+    benchmark:
+        f"{RUNS}/{{policy}}/diagnoses/{{diagnosis}}/benchmarks/sample_diagnoses.tsv"
+    conda:
+        GENERATION_ENV
+    threads: threads_heavy()
+    resources:
+        gpu=1,
+    params:
+        environment=GENERATION_VENV,
+        model=lambda wildcards: model_path(diagnosis_spec(wildcards)["model"]),
+        chat_template_kwargs=lambda wildcards: config["models"][diagnosis_spec(wildcards)["model"]].get(
+            "chat_template_kwargs", {}
+        ),
+        diagnosis_prompt=lambda wildcards: diagnosis_spec(wildcards)["prompt"],
+        sampling=lambda wildcards: retry_sampling(config, wildcards.dataset),
+        generation=GENERATION,
+    script:
+        "../scripts/sample_diagnoses.py"
+
+
 rule sample_retries:
     input:
         unpack(retry_extra_inputs),

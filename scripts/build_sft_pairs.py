@@ -27,9 +27,10 @@ with rule_log(snakemake) as log:
     pairs = build_pairs(problems, kept)
     write_jsonl(snakemake.output.pairs, pairs)
     stats = candidate_statistics(first, candidates, kept, pairs, source)
-    if "hints" in snakemake.input.keys():
-        hints = read_rows(snakemake.input.hints, SAMPLE, "samples", problems=index, problems_path=snakemake.input.problems)
-        stats["tokens_hints"] = sum(int(h.get("tokens") or 0) for h in hints)
+    for key in ("hints", "diagnoses"):  # PI another model wrote: its tokens count as the method's
+        if key in snakemake.input.keys():
+            rows = read_rows(snakemake.input[key], SAMPLE, "samples", problems=index, problems_path=snakemake.input.problems)
+            stats["tokens_hints"] = sum(int(h.get("tokens") or 0) for h in rows)
     stats["filter"] = method_filter
     stats["trainer"] = snakemake.params.trainer
     write_json(snakemake.output.stats, stats)

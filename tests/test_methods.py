@@ -49,6 +49,23 @@ def test_hint_source_needs_hint_model():
         method_source({"pi": "none", "source": {"kind": "retry", "hint_model": "big"}})
 
 
+def test_diagnosis_source_needs_its_model_and_is_named_by_it():
+    with pytest.raises(ValueError, match="diagnosis_model"):
+        method_source({"pi": "diagnosis"})
+    with pytest.raises(ValueError, match="go with pi 'diagnosis'"):
+        method_source({"pi": "feedback", "source": {"kind": "retry", "diagnosis_model": "big"}})
+    src = method_source({"pi": "diagnosis", "source": {"kind": "retry", "diagnosis_model": "big"}})
+    from pidistill.methods import DEFAULT_DIAGNOSIS_PROMPT, diagnosis_key
+
+    assert src["diagnosis_prompt"] == DEFAULT_DIAGNOSIS_PROMPT
+    assert source_id(src).startswith("retry-diagnosis-k1-diag-big-")
+    other = method_source({"pi": "diagnosis", "source": {"kind": "retry", "diagnosis_model": "big",
+                                                         "diagnosis_prompt": "Why?\n{feedback}"}})
+    assert diagnosis_key(other) != diagnosis_key(src) and source_id(other) != source_id(src)
+    # cutting the PI is part of what the retry is: another job
+    assert source_id(method_source({"pi": "feedback", "pi_max_chars": 100})) != source_id(method_source({"pi": "feedback"}))
+
+
 def test_demo_methods_share_sources():
     config = demo_config()
     sources = method_sources(config)
@@ -277,3 +294,28 @@ def test_method_rows_one_row_per_shared_run():
     specs = {s: {"kind": "conditions", "dataset": "m", "model": "x", "domain": "math"} for s in summaries}
     rows = method_rows(summaries, specs, {"m": {"n_test_in_train": 0, "fraction": 0.0}})
     assert sorted(rows["study"]) == ["k_retries, controls", "pi_content"]
+
+
+def test_the_hierarchy_lists_conditions_and_each_round_largest_gain_first():
+    from pidistill.report.numbers import hierarchy_numbers
+    from pidistill.report.tables import hierarchy_table
+
+    conditions = pd.DataFrame([_summary("tryagain", [-2.0], lo=-5.0, hi=1.0, ci="bootstrap"),
+                               _summary("opsd_skeleton", [3.0], lo=0.5, hi=5.5, ci="bootstrap")])
+    rounds = pd.DataFrame([  # aggregate_study's rounds summary: the base row and one row per round
+        {"round": 0, "policy": "base", "seed": 1, "pass@1": 0.4, "gain_pp": 0.0},
+        *({"round": r, "policy": "base" + "".join(f"/r{i}-lean_heuristic" for i in range(1, r + 1)), "seed": 1,
+           "pass@1": 0.4 + g / 100, "gain_pp": g, "gain_pp_ci_low": g - 2, "gain_pp_ci_high": g + 2,
+           "trained": True, "n_pairs": 5} for r, g in ((1, -1.0), (2, -2.5), (3, -3.6)))])
+    summaries = {"lean": conditions, "lean_iterative": rounds}
+    specs = {"lean": {"kind": "conditions", "dataset": "f", "model": "p", "domain": "formal"},
+             "lean_iterative": {"kind": "rounds", "dataset": "f", "model": "p", "domain": "formal",
+                                "label": "heuristic PI"}}
+    rows = method_rows(summaries, specs, {"f": {"n_test_in_train": 0, "fraction": 0.0}})
+    assert list(rows["label"]) == ["Opsd_Skeleton", "heuristic PI, round 1", "Tryagain", "heuristic PI, round 2",
+                                   "heuristic PI, round 3"]
+    numbers = hierarchy_numbers("lean_hierarchy", rows)
+    assert numbers["lean_hierarchy/best_gain"] == "+3.0" and numbers["lean_hierarchy/worst_gain"] == "-3.6"
+    assert numbers["lean_hierarchy/n_positive"] == "1" and numbers["lean_hierarchy/n_rows"] == "5"
+    table = hierarchy_table("lean_hierarchy", "Lean", rows, {"samples": 2000, "seed": 0})
+    assert table.index("Opsd") < table.index("round 3") and "\\label{tab:lean_hierarchy}" in table
