@@ -185,6 +185,52 @@ rule tabulate_domains:
         "../scripts/tabulate_domains.py"
 
 
+# The hierarchy of one domain's methods (the documents' Lean hierarchy table): every method of the
+# studies it lists, each round of a rounds study a row, largest gain first, with computed notes.
+rule tabulate_hierarchy:
+    input:
+        summaries=lambda wildcards: [f"{R}/studies/{s}/summary.csv" for s in derived_sources(config, wildcards.study)],
+        overlaps=lambda wildcards: [
+            f"{R}/data/{config['studies'][s]['dataset']}/overlap.json"
+            for s in derived_sources(config, wildcards.study)
+        ],
+        code=code("scripts/tabulate_hierarchy.py"),
+    output:
+        table=report(
+            f"{R}/tables/{{study}}.tex",
+            caption="../report/table_hierarchy.rst",
+            category="LaTeX tables",
+            labels={"study": "{study}"},
+        ),
+        summary=report(
+            f"{R}/studies/{{study}}/summary.csv",
+            caption="../report/study_hierarchy.rst",
+            category="Tables",
+            subcategory="{study}",
+            labels={"study": "{study}", "file": "summary"},
+        ),
+        numbers=f"{R}/studies/{{study}}/numbers.json",
+    log:
+        f"{R}/logs/tabulate_hierarchy/{{study}}.log",
+    wildcard_constraints:
+        study="|".join(studies_of_kind("hierarchy")),
+    conda:
+        "../envs/cpu.yaml"
+    params:
+        environment="main",
+        study=derived_params,
+        specs=lambda wildcards: {
+            s: spec for s, spec in method_table_specs().items() if s in derived_sources(config, wildcards.study)
+        },
+        notes=lambda wildcards: {
+            m: d["note"] for m, d in method_descriptions(derived_sources(config, wildcards.study)).items() if d["note"]
+        },
+        band=lambda wildcards: config["studies"].get("scale", {}).get("band", [0.3, 0.6]),
+        bootstrap=BOOTSTRAP,
+    script:
+        "../scripts/tabulate_hierarchy.py"
+
+
 # Inputs are the benchmark files Snakemake writes for the heavy jobs: the table reruns when one does.
 rule tabulate_cost:
     input:

@@ -175,7 +175,10 @@ rule write_paper_sections:
         studies={s: config["studies"][s] for s in config["studies"]},
         enabled=PAPER_STUDIES,
         figures={s: [Path(f).name for f in study_figures(s)] for s in STUDIES},
-        methods=method_descriptions(method_table_studies()),
+        methods=method_descriptions(
+            method_table_studies()
+            + [s for h in studies_of_kind("hierarchy") if h in STUDIES for s in derived_sources(config, h)]
+        ),
     script:
         "../scripts/write_paper_sections.py"
 

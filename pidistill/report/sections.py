@@ -192,6 +192,20 @@ def _cost(name: str, study: dict, studies: dict) -> str:
     )
 
 
+def _hierarchy(name: str, study: dict, studies: dict, methods: dict | None = None) -> str:
+    r = _quoter(name)
+    sources = study["from"] if isinstance(study["from"], list) else [study["from"]]
+    listed = ", ".join(f"{_source_title(studies, s)} (Section~\\ref{{sec:{s}}})" for s in sources)
+    shown = [m for s in sources for m in (studies[s].get("methods") or [studies[s].get("method")]) if m]
+    items = "".join(f"\\item \\textbf{{{esc(methods[m]['label'])}}}: {esc(methods[m]['text'])}.\n"
+                    for m in dict.fromkeys(shown) if methods and m in methods)
+    what = f"\\begin{{itemize}}\n{items}\\end{{itemize}}\n" if items else ""
+    return (f"The methods of {listed}, largest gain first (a method repeated over rounds: one row per round).\n"
+            f"{what}The largest gain is {r('best_method')}'s ({r('best_gain')}\\,pp), the smallest "
+            f"{r('worst_method')}'s ({r('worst_gain')}\\,pp); {r('n_positive')} of {r('n_rows')} rows have a positive "
+            f"mean gain and {r('n_ci_zero')} a 95\\% CI that includes zero.\n\n\\input{{../tables/{name}.tex}}\n")
+
+
 DERIVED = {"amortized": _amortized, "levels": _levels, "domains": _domains, "cost": _cost}
 
 
@@ -235,6 +249,8 @@ def studies_tex(studies: dict, enabled: list[str], figures: dict[str, list[str]]
             out.append(_rounds(name, study, figures[name]))
         elif study["kind"] == "scale":
             out.append(_scale(name, study, studies, figures[name]))
+        elif study["kind"] == "hierarchy":
+            out.append(_hierarchy(name, study, studies, methods))
         else:
             out.append(DERIVED[study["kind"]](name, study, studies))
         out.append("\\clearpage\n")

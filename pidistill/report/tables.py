@@ -239,6 +239,24 @@ def cost_table(study: str, title: str, rows: pd.DataFrame, device: str) -> str:
     return _table("lrrrrrr", header, body, caption, f"tab:{study}")
 
 
+def hierarchy_table(study: str, title: str, rows: pd.DataFrame, bootstrap: dict | None = None) -> str:
+    """The hierarchy of one domain's methods (each round of a rounds study a row), largest gain first."""
+    body = []
+    marked = False
+    for r in rows.to_dict("records"):
+        ci, boot = _gain_ci(r)
+        marked |= boot
+        body.append([esc(r["label"]), f"\\texttt{{{esc(r['model'])}}}", f"{100 * r['base_pass@1']:.1f}",
+                     _pm(r["gain_pp_mean"], r["gain_pp_std"]), ci, str(r["n_seeds"]), _tokens(r["tokens_generated"]),
+                     esc(r["note"])])
+    header = ["Method", "Model", "Base (\\%)", "Gain (pp)", "95\\% CI", "Seeds", "Tokens", "Note"]
+    caption = (f"{esc(title)}: the methods of one domain, largest mean gain first (a method repeated over rounds: "
+               "one row per round, its gain over the base policy); gains in test pass@1 against the same seed's base "
+               "policy. Tokens as in the method table. The notes are computed from the runs."
+               + (_boot_note(bootstrap) if marked else ""))
+    return _table("llrrlrrp{4.6cm}", header, body, caption, f"tab:{study}")
+
+
 def _tokens(x: float) -> str:
     if is_missing(x):
         return "--"
