@@ -45,7 +45,8 @@ include: "rules/derived.smk"
 
 # Figures, tables and LaTeX are quick and need the whole results tree, and evaluation, pair (and
 # OPSD prompt) building and aggregation read a few small JSON files in about a second: on a cluster they all run on the
-# submit host, not as jobs that would each wait in the queue for a node.
+# submit host, not as jobs that would each wait in the queue for a node. Downloads too: the submit
+# host reaches the network.
 localrules:
     all,
     paper_inputs,
@@ -63,10 +64,12 @@ localrules:
     tabulate_domains,
     tabulate_cost,
     tabulate_methods,
+    tabulate_hierarchy,
     plot_gain_curve,
     write_paper_sections,
     build_paper,
     resolve_model,
+    download_raw_dataset,
 
 
 rule all:

@@ -2,6 +2,25 @@
 # datasets are loaded at a resolved commit, local files are hashed (pidistill/provenance.py).
 
 
+# A raw file no hub loader serves (miniF2F), from the config's pinned source_url and source_sha256.
+# A localrule: the submit host reaches the network.
+rule download_raw_dataset:
+    input:
+        code=code("scripts/download_raw_dataset.py"),
+    output:
+        f"{R}/raw/{{dataset}}/{{filename}}",
+    log:
+        f"{R}/logs/download_raw_dataset/{{dataset}}/{{filename}}.log",
+    conda:
+        "../envs/cpu.yaml"
+    params:
+        environment="main",
+        url=lambda wildcards: config["datasets"][wildcards.dataset]["source_url"],
+        sha256=lambda wildcards: config["datasets"][wildcards.dataset]["source_sha256"],
+    script:
+        "../scripts/download_raw_dataset.py"
+
+
 rule prepare_dataset:
     input:
         sources=dataset_sources,

@@ -109,3 +109,20 @@ def test_the_real_files_and_how_they_differ():
     differ = sum(norm(a[k].meta["statement"]) != norm(b[k].meta["statement"]) for k in a)
     assert differ == 180, differ
     assert {p.meta["variant"] for p in test} == {DEEPSEEK_VARIANT} and {p.meta["variant"] for p in lean4} == {LEAN4_VARIANT}
+
+
+@pytest.mark.skipif(not DEEPSEEK.is_file(), reason="../shared/datasets is not in this checkout")
+def test_the_paper_configs_pinned_minif2f_is_this_file():
+    """The paper config downloads DeepSeek's file at a commit, checked by sha256: the same bytes as the
+    reference copy, and its splits are what the lean study trains and evaluates on."""
+    import hashlib
+
+    from pidistill.config import load_config
+
+    spec = load_config(Path(__file__).resolve().parents[1] / "config" / "paper.yaml")["datasets"]["minif2f"]
+    assert hashlib.sha256(DEEPSEEK.read_bytes()).hexdigest() == spec["source_sha256"]
+    assert re.fullmatch(r"https://raw\.githubusercontent\.com/deepseek-ai/DeepSeek-Prover-V1\.5/[0-9a-f]{40}/"
+                        r"datasets/minif2f\.jsonl", spec["source_url"])
+    train = load(spec["loader"], str(DEEPSEEK), **spec["train_options"])
+    test = load(spec["loader"], str(DEEPSEEK), **spec["test_options"])
+    assert len(train) == len(test) == 244 and not {p.id for p in train} & {p.id for p in test}
