@@ -70,7 +70,7 @@ slurm:
 	  if [ -n "$$guard" ]; then rm -f /usr/sbin/policy-rc.d; fi; \
 	fi
 
-demo: install latex
+demo: install latex coq
 	$(BIN)/snakemake --cores $(CORES) all
 	@echo "The paper: results/paper/pidistill.pdf"
 

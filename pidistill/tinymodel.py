@@ -109,18 +109,35 @@ def build_model(cfg: TinyModelConfig, tokenizer):
     return model
 
 
+# the toy loader -> the module of its imperfect author (the pretrain rule lists the ones its corpus uses
+# as code, so editing another toy domain does not retrain the model)
+AUTHORS = {"toy_math": "pidistill.domains.toy_math", "toy_code": "pidistill.domains.toy_code",
+           "toy_formal": "pidistill.domains.toy_formal"}
+
+
+def author_module(loader: str) -> str:
+    try:
+        return AUTHORS[loader]
+    except KeyError:
+        raise ValueError(f"loader {loader!r} has no toy author to write a pretraining corpus (known: "
+                         f"{', '.join(sorted(AUTHORS))})") from None
+
+
 def _peer_hint(module, item, rng: random.Random, p_correct: float) -> str:
     """A hint line from a peer as reliable as the author: about the item itself with probability
     ``p_correct``, otherwise about another random item. Rendered with the PI templates' wording."""
-    from pidistill.domains import toy_code, toy_math
     from pidistill.retry import DEFAULT_TEMPLATES
 
     about = item if rng.random() < p_correct else module.random_item(rng)
-    if module is toy_math:
+    if module.DOMAIN == "formal":  # the outline of the proof where it has one, else the proof
+        if about.skeleton and rng.random() < 0.5:
+            return DEFAULT_TEMPLATES["skeleton"].format(pi=about.skeleton)
+        return DEFAULT_TEMPLATES["gold"].format(pi=about.proof)
+    if module.DOMAIN == "math":
         return DEFAULT_TEMPLATES["gold"].format(pi=about.value)
     if rng.random() < 0.5:
-        return DEFAULT_TEMPLATES["gold"].format(pi=toy_code.code_for(about.body()))
-    tests = "\n".join(f"assert f({x}) == {about.value(x)}" for x in toy_code.hidden_inputs(about))
+        return DEFAULT_TEMPLATES["gold"].format(pi=module.code_for(about.body()))
+    tests = "\n".join(f"assert f({x}) == {about.value(x)}" for x in module.hidden_inputs(about))
     return DEFAULT_TEMPLATES["tests"].format(pi=tests)
 
 
@@ -132,9 +149,9 @@ def corpus_dialogues(domains: dict[str, str], retry_texts: dict[str, str], cfg: 
     carry extra information of the same reliability as its own attempts, neither always right nor
     always noise.
     """
-    from pidistill.domains import toy_code, toy_math
+    import importlib
 
-    modules = {"toy_math": toy_math, "toy_code": toy_code}
+    modules = {name: importlib.import_module(author_module(name)) for name in set(domains.values())}
     rng = random.Random(cfg.seed)
     names = sorted(domains)
     rows: list[dict] = []
@@ -144,12 +161,20 @@ def corpus_dialogues(domains: dict[str, str], retry_texts: dict[str, str], cfg: 
         item = module.random_item(rng)
         domain = module.DOMAIN
         p = cfg.p_correct[domain]
-        render = (lambda v: toy_math.format_answer(v)) if domain == "math" else (lambda v: v)
-        prompt = module.prompt_for(item)
+        render = module.format_answer if domain == "math" else (lambda v: v)
+        if domain == "formal":  # a theorem name like the dataset's (toy_<split>_<index>)
+            prompt = module.prompt_for(item, f"toy_{rng.choice(('train', 'test'))}_{rng.randrange(10000):04d}")
+        else:
+            prompt = module.prompt_for(item)
         if rng.random() < cfg.retry_fraction and module.slips(item):
             first = rng.choice(module.slips(item))
-            first_text = render(first) if domain == "math" else toy_code.code_for(first)
-            second = module.author_attempt(item, rng, p, avoid=first if domain == "math" else first_text)
+            first_text = module.code_for(first) if domain == "code" else render(first)
+            if domain == "formal":  # the author's second try is not the slip it just made
+                second = module.author_attempt(item, rng, p)
+                while second == first:
+                    second = module.author_attempt(item, rng, p)
+            else:
+                second = module.author_attempt(item, rng, p, avoid=first if domain == "math" else first_text)
             message = retry_texts[domain]
             if rng.random() < cfg.hint_fraction:
                 message += "\n" + _peer_hint(module, item, rng, p)

@@ -9,7 +9,7 @@ rule pretrain_demo_model:
             if "init_from" in config["models"][wildcards.model]["pretrain"]
             else []
         ),
-        code=code("scripts/pretrain_demo_model.py"),
+        code=lambda wildcards: code("scripts/pretrain_demo_model.py", *pretrain_author_modules(wildcards.model)),
     output:
         model=directory(f"{R}/models/{{model}}"),
         summary=f"{R}/models/{{model}}.pretraining.json",

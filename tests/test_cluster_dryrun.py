@@ -16,13 +16,14 @@ from pidistill.dagstats import GENERATION_RULES, sharing_report
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
-GPU_RULES = {"sample_first_attempts", "sample_retries", "sample_extra_attempts", "sample_hints", "sample_evaluation",
+GPU_RULES = {"sample_first_attempts", "sample_retries", "sample_extra_attempts", "sample_hints", "sample_diagnoses", "sample_evaluation",
              "train_adapter"}
 DERIVED_RULES = {"amortized": ["tabulate_amortized"], "levels": ["tabulate_levels"],
-                 "scale": ["plot_scale", "tabulate_scale"], "domains": ["tabulate_domains"], "cost": ["tabulate_cost"]}
+                 "scale": ["plot_scale", "tabulate_scale"], "domains": ["tabulate_domains"], "cost": ["tabulate_cost"],
+                 "hierarchy": ["tabulate_hierarchy"]}
 LOCAL_RULES = {"plot_condition_study", "plot_round_study", "plot_gain_curve", "tabulate_study", "tabulate_methods",
                "write_paper_sections", "build_paper",
-               "resolve_model", "evaluate_policy", "build_sft_pairs", "build_opsd_prompts", "aggregate_study", "all",
+               "resolve_model", "download_raw_dataset", "evaluate_policy", "build_sft_pairs", "build_opsd_prompts", "aggregate_study", "all",
                *(r for rules in DERIVED_RULES.values() for r in rules)}
 
 
@@ -57,7 +58,8 @@ def test_job_counts_match_the_studies(dryrun):
     assert counts["tabulate_methods"] == method_tables == 1  # the controls study's method table
     assert counts["prepare_dataset"] == counts["detect_overlap"] == len({runs[s]["dataset"] for s in runs})
     derived = Counter(v["kind"] for v in derived_studies(cfg).values())
-    assert derived == {"amortized": 1, "levels": 1, "scale": 1, "domains": 2, "cost": 1}  # domains and opsd
+    # domains and opsd; the Lean hierarchy
+    assert derived == {"amortized": 1, "levels": 1, "scale": 1, "domains": 2, "cost": 1, "hierarchy": 1}
     for kind, rules in DERIVED_RULES.items():
         assert all(counts[r] == derived[kind] for r in rules), kind
     assert "pretrain_demo_model" not in counts  # hub models only
@@ -118,8 +120,9 @@ def test_report_rules_run_on_the_submit_host():
 def test_disabled_studies_are_declared_with_a_note():
     cfg = load_config(REPO / "config" / "paper.yaml")
     off = {s: v for s, v in cfg["studies"].items() if not v.get("enabled", True)}
-    assert {"lean", "mucode"} <= set(off)
-    assert not {"levels", "amortized", "scale", "domains", "cost", "opsd"} & set(off)
+    assert {"mucode"} <= set(off)
+    assert not {"levels", "amortized", "scale", "domains", "cost", "opsd", "lean", "lean_iterative",
+                "lean_hierarchy"} & set(off)
     assert all(v["note"] for v in off.values())
 
 

@@ -276,12 +276,12 @@ ONE_STUDY_REPORT = {  # pi_content's report, and the derived tables that show it
     **DOMAINS, "tabulate_methods": 1, **REPORT_TAIL,
 }
 EVERY_STUDY_REPORT_BUT_COST = {  # what reads the bootstrap: every study's statistics, not the cost table
-    "aggregate_study": 8, "plot_condition_study": 7, "plot_round_study": 1, "plot_gain_curve": 1,
-    "tabulate_study": 7, "tabulate_amortized": 1, "tabulate_levels": 1, **SCALE, **DOMAINS,
-    "tabulate_methods": 1, **REPORT_TAIL,
+    "aggregate_study": 10, "plot_condition_study": 8, "plot_round_study": 2, "plot_gain_curve": 1,
+    "tabulate_study": 9, "tabulate_amortized": 1, "tabulate_levels": 1, **SCALE, **DOMAINS,
+    "tabulate_methods": 1, "tabulate_hierarchy": 1, **REPORT_TAIL,
 }
-EVERY_TABLE = {"tabulate_study": 7, "tabulate_amortized": 1, "tabulate_levels": 1, "tabulate_scale": 1,
-               **DOMAINS, "tabulate_cost": 1, "tabulate_methods": 1, **REPORT_TAIL}
+EVERY_TABLE = {"tabulate_study": 9, "tabulate_amortized": 1, "tabulate_levels": 1, "tabulate_scale": 1,
+               **DOMAINS, "tabulate_cost": 1, "tabulate_methods": 1, "tabulate_hierarchy": 1, **REPORT_TAIL}
 
 
 def append(path: Path, text: str = "\n# edited\n") -> None:
