@@ -57,18 +57,14 @@ def method_source(method: dict) -> dict:
         for key in ("retry_text", "pi_template", "gibberish", "pi_max_chars"):
             if key in method:
                 src[key] = method[key]
-        if src["pi"] == "hint":
-            if "hint_model" not in src:
-                raise ValueError("pi 'hint' needs source.hint_model (the model that writes the hints)")
-            src.setdefault("hint_prompt", DEFAULT_HINT_PROMPT)
-        elif "hint_model" in src or "hint_prompt" in src:
-            raise ValueError("source.hint_model and source.hint_prompt go with pi 'hint'")
-        if src["pi"] == "diagnosis":
-            if "diagnosis_model" not in src:
-                raise ValueError("pi 'diagnosis' needs source.diagnosis_model (the model that writes the diagnoses)")
-            src.setdefault("diagnosis_prompt", DEFAULT_DIAGNOSIS_PROMPT)
-        elif "diagnosis_model" in src or "diagnosis_prompt" in src:
-            raise ValueError("source.diagnosis_model and source.diagnosis_prompt go with pi 'diagnosis'")
+        # PI another model writes: its model and prompt go with that PI condition only
+        for pi, what, default in (("hint", "hints", DEFAULT_HINT_PROMPT), ("diagnosis", "diagnoses", DEFAULT_DIAGNOSIS_PROMPT)):
+            if src["pi"] == pi:
+                if f"{pi}_model" not in src:
+                    raise ValueError(f"pi {pi!r} needs source.{pi}_model (the model that writes the {what})")
+                src.setdefault(f"{pi}_prompt", default)
+            elif f"{pi}_model" in src or f"{pi}_prompt" in src:
+                raise ValueError(f"source.{pi}_model and source.{pi}_prompt go with pi {pi!r}")
     elif kind == "samples":
         if "n" not in src:
             raise ValueError("source kind 'samples' needs n")

@@ -316,9 +316,9 @@ def study_params(wildcards):
 
 
 def downloaded_source(dataset):
-    """Where rule download_raw_dataset puts a dataset's source_url file (None: the config has none)."""
+    """Where download_raw_dataset puts a dataset's source_url file (None: the config has none)."""
     url = config["datasets"][dataset].get("source_url")
-    return f"{R}/raw/{dataset}/{url.rstrip('/').rsplit('/', 1)[-1]}" if url else None
+    return f"{R}/raw/{dataset}/{os.path.basename(url)}" if url else None
 
 
 def dataset_split_spec(dataset, split):

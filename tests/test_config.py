@@ -123,3 +123,35 @@ def test_a_formal_study_needs_a_named_checker(demo):
     validate_config(cfg)
     cfg["verifier"] = {"checker": "coq"}
     validate_config(cfg)
+
+
+def test_skeleton_pi_needs_formal_problems_and_a_diagnosis_its_model(demo):
+    cfg = copy.deepcopy(demo)
+    cfg["methods"]["skel"] = {"pi": "skeleton"}
+    cfg["studies"]["pi_content"]["methods"] = ["tryagain", "skel"]
+    with pytest.raises(ConfigError, match=r"methods.skel.pi: 'skeleton' needs a formal dataset.*toy_math"):
+        validate_config(cfg)
+    cfg = copy.deepcopy(demo)
+    cfg["methods"]["diag"] = {"pi": "diagnosis", "source": {"kind": "retry", "diagnosis_model": "nobody"}}
+    cfg["studies"]["pi_content"]["methods"] = ["tryagain", "diag"]
+    with pytest.raises(ConfigError, match=r"methods.diag.source.diagnosis_model: unknown model 'nobody'"):
+        validate_config(cfg)
+    cfg["methods"]["diag"] = {"pi": "diagnosis"}
+    with pytest.raises(ConfigError, match=r"methods.diag.source: pi 'diagnosis' needs source.diagnosis_model"):
+        validate_config(cfg)
+    cfg["methods"]["diag"] = {"source": {"kind": "samples", "n": 2}, "pi_max_chars": 10}
+    with pytest.raises(ConfigError, match=r"methods.diag: pi, k and the retry wording belong to retry sources"):
+        validate_config(cfg)
+
+
+def test_the_formal_studies_overlay_validates_and_switches_them_on(demo, repo):
+    """config/formal.yaml (make demo-formal) over the demo: the three lean studies run, checked by Coq."""
+    from pidistill.config import run_studies
+
+    cfg = copy.deepcopy(demo)
+    overlay = yaml.safe_load((repo / "config" / "formal.yaml").read_text())
+    for name, spec in overlay["studies"].items():
+        cfg["studies"][name].update(spec)
+    validate_config(cfg)
+    assert {"lean", "lean_iterative"} <= set(run_studies(cfg)) and cfg["verifier"]["checker"] == "coq"
+    assert "lean" not in run_studies(demo)  # off in the demo itself (its time budget)

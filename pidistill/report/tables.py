@@ -197,15 +197,20 @@ def lr_table(study: str, title: str, lr: pd.DataFrame, lr_title: str, bootstrap:
     return _table("lrrrrrrlrr", header, body, caption, f"tab:{study}")
 
 
-def domains_table(study: str, title: str, rows: pd.DataFrame, bootstrap: dict | None = None) -> str:
-    body = []
-    marked = False
+def _gain_rows(rows: pd.DataFrame, cells) -> tuple[list[list[str]], bool]:
+    """The body of a table of gains: ``cells(row, ci)`` per row, and whether a CI is a bootstrap one."""
+    body, marked = [], False
     for r in rows.to_dict("records"):
         ci, boot = _gain_ci(r)
         marked |= boot
-        body.append([esc(r["domain"]), f"\\texttt{{{esc(r['dataset'])}}}", f"\\texttt{{{esc(r['model'])}}}",
-                     esc(r["label"]), str(r["n_seeds"]), pct(r["base_pass@1"]), _pm(r["gain_pp_mean"], r["gain_pp_std"]),
-                     ci, esc(r["note"])])
+        body.append(cells(r, ci))
+    return body, marked
+
+
+def domains_table(study: str, title: str, rows: pd.DataFrame, bootstrap: dict | None = None) -> str:
+    body, marked = _gain_rows(rows, lambda r, ci: [
+        esc(r["domain"]), f"\\texttt{{{esc(r['dataset'])}}}", f"\\texttt{{{esc(r['model'])}}}", esc(r["label"]),
+        str(r["n_seeds"]), pct(r["base_pass@1"]), _pm(r["gain_pp_mean"], r["gain_pp_std"]), ci, esc(r["note"])])
     header = ["Domain", "Dataset", "Model", "Method", "Seeds", "Base (\\%)", "Gain (pp)", "95\\% CI", "Note"]
     caption = (f"{esc(title)}: one round of each method (its source, filter and trainer) per domain; gains against "
                "the same seed's base policy. A run that several studies share is one row. The note is computed from "
@@ -241,14 +246,9 @@ def cost_table(study: str, title: str, rows: pd.DataFrame, device: str) -> str:
 
 def hierarchy_table(study: str, title: str, rows: pd.DataFrame, bootstrap: dict | None = None) -> str:
     """The hierarchy of one domain's methods (each round of a rounds study a row), largest gain first."""
-    body = []
-    marked = False
-    for r in rows.to_dict("records"):
-        ci, boot = _gain_ci(r)
-        marked |= boot
-        body.append([esc(r["label"]), f"\\texttt{{{esc(r['model'])}}}", f"{100 * r['base_pass@1']:.1f}",
-                     _pm(r["gain_pp_mean"], r["gain_pp_std"]), ci, str(r["n_seeds"]), _tokens(r["tokens_generated"]),
-                     esc(r["note"])])
+    body, marked = _gain_rows(rows, lambda r, ci: [
+        esc(r["label"]), f"\\texttt{{{esc(r['model'])}}}", pct(r["base_pass@1"]), _pm(r["gain_pp_mean"], r["gain_pp_std"]),
+        ci, str(r["n_seeds"]), _tokens(r["tokens_generated"]), esc(r["note"])])
     header = ["Method", "Model", "Base (\\%)", "Gain (pp)", "95\\% CI", "Seeds", "Tokens", "Note"]
     caption = (f"{esc(title)}: the methods of one domain, largest mean gain first (a method repeated over rounds: "
                "one row per round, its gain over the base policy); gains in test pass@1 against the same seed's base "
@@ -265,19 +265,14 @@ def _tokens(x: float) -> str:
 
 def methods_table(study: str, title: str, rows: pd.DataFrame, bootstrap: dict | None = None) -> str:
     """The method table: one row per (study, method), largest gain first."""
-    body = []
-    marked = False
-    for r in rows.to_dict("records"):
-        ci, boot = _gain_ci(r)
-        marked |= boot
-        per_seed = ", ".join(pp(float(g)) for g in str(r["gains_pp"]).split(";") if g)
-        body.append([esc(r["label"]), f"\\texttt{{{esc(r['model'])}}}", f"\\texttt{{{esc(r['dataset'])}}}",
-                     _pm(r["gain_pp_mean"], r["gain_pp_std"]), per_seed, ci, str(r["n_seeds"]),
-                     _tokens(r["tokens_generated"]), f"\\texttt{{{esc(r['study'])}}}", esc(r["note"])])
+    body, marked = _gain_rows(rows, lambda r, ci: [
+        esc(r["label"]), f"\\texttt{{{esc(r['model'])}}}", f"\\texttt{{{esc(r['dataset'])}}}",
+        _pm(r["gain_pp_mean"], r["gain_pp_std"]), ", ".join(pp(float(g)) for g in str(r["gains_pp"]).split(";") if g),
+        ci, str(r["n_seeds"]), _tokens(r["tokens_generated"]), f"\\texttt{{{esc(r['study'])}}}", esc(r["note"])])
     header = ["Method", "Model", "Dataset", "Gain (pp)", "Per seed", "95\\% CI", "Seeds", "Tokens", "Study", "Note"]
     caption = (f"{esc(title)}: every method of every study, largest mean gain first; gains in test pass@1 against "
                "the same seed's base policy, mean $\\pm$ std over seeds. Tokens: generated for the training set "
-               "(first attempts, the source's candidates, hints, and the completions GRPO and OPSD sample while "
+               "(first attempts, the source's candidates, hints or diagnoses, and the completions GRPO and OPSD sample while "
                "training; mean over seeds), counted by the generating model's tokenizer. The notes are computed from the runs: single seed, a baseline outside the band where retry "
                "helps, train/test overlap, a 95\\% CI that includes zero."
                + (_boot_note(bootstrap) if marked else ""))
