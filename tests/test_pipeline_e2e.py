@@ -94,6 +94,25 @@ def test_outputs_have_sensible_contents(built):
     assert len((built / LOCAL_DATA).read_text().splitlines()) == 3
 
 
+def test_the_formal_study_is_checked_by_coq_and_has_its_hierarchy(built):
+    results = built / "results"
+    base = results / "runs/toy_formal/tiny_prover/seed1/base"
+    first = [json.loads(line) for line in (base / "first_attempts.verdicts.jsonl").read_text().splitlines()]
+    assert len(first) == 60  # 30 theorems, 2 attempts each
+    assert all(v["checker"] == "coq" for v in first if v["reason"] not in ("unsound", "statement_changed", "no_proof"))
+    failed = [(v["id"], v["attempt"]) for v in first if not v["passed"]]
+    (diagnoses,) = (base / "diagnoses").glob("*/diagnoses.jsonl")
+    rows = [json.loads(line) for line in diagnoses.read_text().splitlines()]
+    assert [(r["id"], r["attempt"]) for r in rows] == sorted(failed)  # one per failed first attempt
+    assert all("The checker says:" in r["diagnosis_prompt"] for r in rows)
+    hierarchy = pd.read_csv(results / "studies/lean_hierarchy/summary.csv")
+    assert sorted(hierarchy["method"]) == ["lean_diagnosis", "lean_heuristic@r1", "lean_heuristic@r2",
+                                           "lean_skeleton_retry", "tryagain"]
+    assert list(hierarchy["gain_pp_mean"]) == sorted(hierarchy["gain_pp_mean"], reverse=True)
+    assert "\\label{tab:lean_hierarchy}" in (results / "tables/lean_hierarchy.tex").read_text()
+    assert "sec:lean_hierarchy" in (results / "paper/studies.tex").read_text()
+
+
 def test_derived_studies_have_their_tables_and_figures(built):
     results = built / "results"
     for name in ("amortized", "levels", "scale", "domains"):
@@ -110,7 +129,8 @@ def test_derived_studies_have_their_tables_and_figures(built):
     points = pd.read_csv(results / "studies/scale/points.csv")
     # tryagain on toy_math seed 1 is in pi_content and lr_sweep: one point, pooled over pi_content's 2 seeds
     assert len(points) == len(points.drop_duplicates(["dataset", "model", "method"]))
-    assert set(points["dataset"]) == {"toy_math", "toy_code", "mini_math500"}
+    # the formal study's conditions are points too (the documents' table puts Lean on the curve)
+    assert set(points["dataset"]) == {"toy_math", "toy_code", "mini_math500", "toy_formal"}
     lr = pd.read_csv(results / "studies/scale/learning_rates.csv")
     assert list(lr["learning_rate"]) == [0.001, 0.003] and lr["best"].sum() == 1
     # the overlap detector: mini_math500 trains on 8 of its 12 test problems, the toy splits are disjoint
@@ -349,7 +369,8 @@ def test_runs_from_another_working_directory(built, tmp_path):
     config = ["--configfile", str(built / "tests/configs/e2e.yaml"), str(raw)]
     dry = subprocess.run([*cmd, GOAL, "-n", *config], capture_output=True, text=True, env=offline_env())
     assert dry.returncode == 0, dry.stderr[-3000:]
-    assert job_counts(dry.stdout + dry.stderr)["prepare_dataset"] == 3  # toy_math, toy_code, mini_math500
+    # toy_math, toy_code, toy_formal, mini_math500
+    assert job_counts(dry.stdout + dry.stderr)["prepare_dataset"] == 4
     run = subprocess.run([*cmd, "results/data/toy_code/train.jsonl", *config], capture_output=True, text=True,
                          env=offline_env())
     assert run.returncode == 0, run.stderr[-3000:]
@@ -372,11 +393,11 @@ def test_report_lists_every_figure_and_table_with_its_provenance(edited):
                      "learning_rates.csv", "controls.tex", "methods.csv", "k_retries_curve.png",
                      *(["pidistill.pdf"] if HAVE_LATEX else [])):
         assert expected in files, expected
-    # one runs.csv per run study (8); a summary.csv per run study and per derived amortized, levels, domains,
-    # opsd
-    assert files.count("runs.csv") == 8 and files.count("summary.csv") == 8 + 4
+    # one runs.csv per run study (10); a summary.csv per run study and per derived amortized, levels, domains,
+    # opsd, lean_hierarchy
+    assert files.count("runs.csv") == 10 and files.count("summary.csv") == 10 + 5
     for rule in ("plot_condition_study", "aggregate_study", "tabulate_study", "tabulate_amortized", "plot_scale",
-                 "tabulate_cost", "tabulate_methods", "plot_gain_curve"):
+                 "tabulate_cost", "tabulate_methods", "plot_gain_curve", "tabulate_hierarchy", "sample_diagnoses"):
         assert rule in html
 
 
