@@ -40,6 +40,12 @@ def sample_attempts(
     return rows
 
 
+def failed_attempts(first_verdicts: Sequence[dict]) -> list[dict]:
+    """The failed first attempts, in (problem id, attempt) order: what retries, resamples and
+    diagnoses are made for."""
+    return sorted((v for v in first_verdicts if not v["passed"]), key=lambda v: (v["id"], v["attempt"]))
+
+
 def retry_requests(
     problems: Sequence[Problem], first_verdicts: Sequence[dict], spec: RetrySpec, seed: int,
     donors: dict[str, str] | None = None, hints: dict[str, str] | None = None,
@@ -48,7 +54,7 @@ def retry_requests(
     """K retry requests for every failed first attempt, and the record of each (for the samples file)."""
     by_id = {p.id: p for p in problems}
     pi = privileged_info(spec, list(problems), seed, donors=donors, hints=hints)
-    failed = sorted((v for v in first_verdicts if not v["passed"]), key=lambda v: (v["id"], v["attempt"]))
+    failed = failed_attempts(first_verdicts)
     requests, records = [], []
     for v in failed:
         problem = by_id[v["id"]]
@@ -117,7 +123,7 @@ def sample_resamples(
     """``per_failure`` fresh single-turn samples of the problem for every failed first attempt (the
     ``resample`` source: the same failures as a retry, no failure signal, no failed attempt shown)."""
     by_id = {p.id: p for p in problems}
-    failed = sorted((v for v in first_verdicts if not v["passed"]), key=lambda v: (v["id"], v["attempt"]))
+    failed = failed_attempts(first_verdicts)
     requests, rows = [], []
     for v in failed:
         for j in range(per_failure):
@@ -154,7 +160,7 @@ def sample_diagnoses(
     failed attempt, and ``diagnosis_prompt`` with ``{feedback}`` replaced by the verifier's feedback
     on that attempt (the failure-diagnosis PI). It never sees the reference solution."""
     by_id = {p.id: p for p in problems}
-    failed = sorted((v for v in first_verdicts if not v["passed"]), key=lambda v: (v["id"], v["attempt"]))
+    failed = failed_attempts(first_verdicts)
     requests, rows = [], []
     for v in failed:
         message = diagnosis_prompt.format(feedback=(v.get("feedback") or "").strip() or "(no message)")

@@ -168,6 +168,12 @@ def diagnosis_spec(wildcards):
     return DIAGNOSES[wildcards.diagnosis]
 
 
+def diagnoses_file(wildcards, src):
+    """The diagnoses of the parent policy's failed attempts a failure-diagnosis source reads (rule
+    sample_diagnoses)."""
+    return f"{run_dir(wildcards)}/{wildcards.parent}/diagnoses/{diagnosis_key(src)}/diagnoses.jsonl"
+
+
 def retry_extra_inputs(wildcards):
     """The PI assignment (wrong answer, shuffled tests), the hints file or the diagnoses of the
     policy's failed attempts (rule sample_diagnoses) a retry source reads."""
@@ -177,7 +183,7 @@ def retry_extra_inputs(wildcards):
     if src["pi"] == "hint":
         return {"hints": hints_file(wildcards, src)}
     if src["pi"] == "diagnosis":
-        return {"diagnoses": f"{run_dir(wildcards)}/{wildcards.parent}/diagnoses/{diagnosis_key(src)}/diagnoses.jsonl"}
+        return {"diagnoses": diagnoses_file(wildcards, src)}
     return {}
 
 
@@ -199,7 +205,7 @@ def candidate_inputs(wildcards):
     if src.get("pi") == "hint":
         out["hints"] = hints_file(wildcards, src)
     if src.get("pi") == "diagnosis":
-        out["diagnoses"] = f"{run_dir(wildcards)}/{wildcards.parent}/diagnoses/{diagnosis_key(src)}/diagnoses.jsonl"
+        out["diagnoses"] = diagnoses_file(wildcards, src)
     return out
 
 
