@@ -31,6 +31,7 @@ wildcard_constraints:
     source="[a-z0-9_.-]+",
     hint="[a-z0-9_-]+",
     study="[a-z0-9_]+",
+    iteration="[0-9]+",
 
 
 include: "rules/data.smk"
@@ -41,6 +42,7 @@ include: "rules/train.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
 include: "rules/derived.smk"
+include: "rules/mucode.smk"
 
 
 # Figures, tables and LaTeX are quick and need the whole results tree, and evaluation, pair (and
@@ -70,6 +72,9 @@ localrules:
     build_paper,
     resolve_model,
     download_raw_dataset,
+    relabel_trajectories,
+    tabulate_mucode,
+    plot_mucode_turns,
 
 
 rule all:

@@ -103,6 +103,45 @@ def _check_references(config: dict) -> None:
             _check_method(config, m, sname, study, domain)
     for sname, study in derived_studies(config).items():
         _check_derived(config, sname, study, runs)
+    for sname, study in mucode_studies(config).items():
+        _check_mucode(config, sname, study)
+
+
+def _check_mucode(config: dict, name: str, study: dict) -> None:
+    """A µCode study: code datasets with public tests, known methods, settings its trainers take."""
+    from pidistill.mucode import METHODS
+
+    where = f"config key studies.{name}"
+    if study["model"] not in config["models"]:
+        raise ConfigError(f"{where}.model: unknown model {study['model']!r}")
+    for key, names in (("dataset", [study["dataset"]]), ("eval_datasets", study["eval_datasets"])):
+        for ds in names:
+            if ds not in config["datasets"]:
+                raise ConfigError(f"{where}.{key}: unknown dataset {ds!r}")
+            if config["datasets"][ds]["domain"] != "code":
+                raise ConfigError(f"{where}.{key}: {ds!r} is a {config['datasets'][ds]['domain']} dataset; "
+                                  "µCode runs code with public and private tests")
+    for m in study["methods"]:
+        if m not in METHODS:
+            raise ConfigError(f"{where}.methods: unknown µCode method {m!r} (known: {', '.join(METHODS)})")
+    if "mucode" not in study["methods"]:
+        raise ConfigError(f"{where}.methods: must include 'mucode' (its generators make the next iteration's rollouts)")
+    ev = study.get("eval", {})
+    if ev.get("report_turns", 3) > ev.get("turns", 6):
+        raise ConfigError(f"{where}.eval.report_turns: more than eval.turns ({ev.get('turns', 6)})")
+    if "{feedback}" not in study.get("feedback_template", "{feedback}"):
+        raise ConfigError(f"{where}.feedback_template: must contain {{feedback}}")
+    import dataclasses
+
+    from pidistill.sft import TrainSettings
+
+    known = {f.name for f in dataclasses.fields(TrainSettings)} - {"extra", "min_pairs"}
+    unknown = sorted(set(study.get("generator", {})) - known)
+    if unknown:
+        raise ConfigError(f"{where}.generator: unknown key(s) {unknown} (known: {', '.join(sorted(known))})")
+    trainer = study.get("generator", {}).get("trainer", "full")
+    if trainer not in ("full", "lora"):
+        raise ConfigError(f"{where}.generator.trainer: {trainer!r} (µCode fine-tunes with full or lora)")
 
 
 def _check_formal_checker(config: dict, runs: dict) -> None:
@@ -222,6 +261,11 @@ DERIVED_KINDS = {
 def run_studies(config: dict) -> dict:
     """Enabled studies that train and evaluate policies (kinds conditions and rounds)."""
     return {k: v for k, v in enabled_studies(config).items() if v["kind"] in RUN_KINDS}
+
+
+def mucode_studies(config: dict) -> dict:
+    """Enabled µCode studies (kind mucode: rollouts, verifiers and generators of their own)."""
+    return {k: v for k, v in enabled_studies(config).items() if v["kind"] == "mucode"}
 
 
 def derived_studies(config: dict) -> dict:

@@ -69,6 +69,7 @@ class TrainSettings(TrainSection):
 
     trainer: str = "lora"
     steps: int = 60
+    epochs: float | None = None  # passes over the pairs instead of ``steps`` (µCode's generators: 2)
     learning_rate: float = 2e-5
     batch_size: int = 8
     grad_accum: int = 1
@@ -203,9 +204,11 @@ def finish(trainer, out_dir: Path, summary: dict, history_keys: Sequence[str] = 
 def trainer_arguments(out_dir: Path, settings, seed: int, cuda: bool) -> dict:
     """What every trainer's TRL config shares: steps, batch, learning rate, seeds, device and
     precision, a log line per step, no checkpoints, the scratch directory (removed after)."""
+    epochs = getattr(settings, "epochs", None)
     return dict(
         output_dir=str(out_dir / "_trainer"),
-        max_steps=settings.steps,
+        max_steps=-1 if epochs else settings.steps,
+        num_train_epochs=epochs or 1.0,
         per_device_train_batch_size=settings.batch_size,
         gradient_accumulation_steps=settings.grad_accum,
         learning_rate=settings.learning_rate,
@@ -257,7 +260,8 @@ def train_adapter(
     summary["parent_weights"] = {"model": resolved.model, "adapter": resolved.adapter}
     args = SFTConfig(
         **trainer_arguments(out_dir, settings, seed, cuda),
-        warmup_steps=int(settings.warmup_ratio * settings.steps),
+        # by epochs the steps are not known here: a float below 1 is a ratio of them to transformers
+        warmup_steps=settings.warmup_ratio if settings.epochs else int(settings.warmup_ratio * settings.steps),
         lr_scheduler_type="constant_with_warmup" if settings.warmup_ratio else "constant",
         completion_only_loss=True,
         max_length=settings.max_length,

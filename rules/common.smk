@@ -16,6 +16,7 @@ from pidistill.config import (
     derived_sources,
     enabled_studies,
     method_settings,
+    mucode_studies,
     retry_sampling,
     retry_settings,
     policy_lineage,
@@ -42,11 +43,20 @@ RUNS = f"{R}/runs/{{dataset}}/{{model}}/seed{{seed}}"
 STUDIES = sorted(enabled_studies(config))  # every enabled study: one paper section each
 RUN_STUDIES = sorted(run_studies(config))  # those that train and evaluate policies
 # the paper's order: the run studies, then the derived ones (amortized, levels, scale, domains, cost)
-PAPER_STUDIES = RUN_STUDIES + sorted(
-    set(STUDIES) - set(RUN_STUDIES), key=lambda s: (list(DERIVED_KINDS).index(config["studies"][s]["kind"]), s)
+MUCODE_STUDIES = sorted(mucode_studies(config))  # multi-turn code with a learned verifier (rules/mucode.smk)
+PAPER_STUDIES = (
+    RUN_STUDIES
+    + MUCODE_STUDIES
+    + sorted(
+        set(STUDIES) - set(RUN_STUDIES) - set(MUCODE_STUDIES),
+        key=lambda s: (list(DERIVED_KINDS).index(config["studies"][s]["kind"]), s),
+    )
 )
-USED_MODELS = sorted({config["studies"][s]["model"] for s in RUN_STUDIES})
-USED_DATASETS = sorted({config["studies"][s]["dataset"] for s in RUN_STUDIES})
+USED_MODELS = sorted({config["studies"][s]["model"] for s in RUN_STUDIES + MUCODE_STUDIES})
+USED_DATASETS = sorted(
+    {config["studies"][s]["dataset"] for s in RUN_STUDIES}
+    | {ds for s in MUCODE_STUDIES for ds in [config["studies"][s]["dataset"], *config["studies"][s]["eval_datasets"]]}
+)
 BOOTSTRAP = bootstrap_settings(config)
 PAPER_PDF = f"{R}/paper/pidistill.pdf"
 MODEL_PROVENANCE = f"{R}/models/{{model}}.provenance.json"  # written by resolve_model
@@ -382,6 +392,8 @@ def study_figures(study):
         return [f"{R}/figures/{study}_rounds.pdf"]
     if kind == "scale":
         return [f"{R}/figures/{study}_scale.pdf"]
+    if kind == "mucode":
+        return [f"{R}/figures/{study}_turns.pdf"]
     return []
 
 
@@ -487,3 +499,71 @@ def method_descriptions(studies):
 def cost_jobs(study):
     """Study -> benchmark files of every heavy job it needs, for each study the cost table covers."""
     return {s: benchmark_files(config, s, R) for s in derived_sources(config, study)}
+
+
+# ---- µCode (rules/mucode.smk) ---------------------------------------------------------------
+
+
+MU = f"{R}/mucode/{{study}}/{{dataset}}/{{model}}/seed{{seed}}"
+
+
+def mu_study(wildcards):
+    return config["studies"][wildcards.study]
+
+
+def mu_generator(wildcards, method, iteration):
+    """A policy's weights: none for the base (iteration 0), else that iteration's generator."""
+    iteration = int(iteration)
+    if iteration == 0:
+        return []
+    return [f"{MU}/iter{iteration}/generator/{method}".format(**wildcards)]
+
+
+def mu_rollouts_upto(wildcards, iteration):
+    return [f"{MU}/iter{i}/rollouts.jsonl".format(**wildcards) for i in range(int(iteration) + 1)]
+
+
+def mu_verifiers(wildcards):
+    """The policy's own verifier (the newest trained before its generator: iteration i-1, the base's:
+    0), then, for the last µCode generator, the first iteration's (the verifier-iteration table)."""
+    it = int(wildcards.iteration)
+    own = max(0, it - 1)
+    names = [f"iter{own}"]
+    study = mu_study(wildcards)
+    if wildcards.method == "mucode" and it == study["iterations"] and own != 0:
+        names.append("iter0")
+    return names
+
+
+def mu_hidden(wildcards):
+    """The tests-hidden evaluation: the base and the last µCode generator."""
+    study = mu_study(wildcards)
+    last = wildcards.method == "mucode" and int(wildcards.iteration) == study["iterations"]
+    return bool(study.get("hidden_tests", True)) and (wildcards.method == "base" or last)
+
+
+def mu_params(wildcards):
+    return {"name": wildcards.study, **mu_study(wildcards)}
+
+
+def mu_model(wildcards):
+    return mu_study(wildcards)["model"]
+
+
+def mu_runs(study):
+    """(dataset, model, seed) of a µCode study's paths."""
+    spec = config["studies"][study]
+    return [dict(study=study, dataset=spec["dataset"], model=spec["model"], seed=s) for s in spec["seeds"]]
+
+
+def mu_evaluations(study):
+    """Every evaluation of a µCode study: the base (iteration 0) and each method's generator of each
+    iteration, on each evaluation dataset."""
+    spec = config["studies"][study]
+    policies = [("base", 0)] + [(m, i) for i in range(1, spec["iterations"] + 1) for m in spec["methods"]]
+    return [
+        f"{MU}/iter{i}/eval/{m}/{ds}.json".format(**run)
+        for run in mu_runs(study)
+        for m, i in policies
+        for ds in spec["eval_datasets"]
+    ]

@@ -11,19 +11,20 @@ from pathlib import Path
 
 import pytest
 
-from pidistill.config import derived_studies, load_config, run_studies
+from pidistill.config import derived_studies, load_config, mucode_studies, run_studies
 from pidistill.dagstats import GENERATION_RULES, sharing_report
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 GPU_RULES = {"sample_first_attempts", "sample_retries", "sample_extra_attempts", "sample_hints", "sample_diagnoses", "sample_evaluation",
-             "train_adapter"}
+             "train_adapter", "sample_rollouts", "train_verifier", "train_generator", "evaluate_mucode"}
 DERIVED_RULES = {"amortized": ["tabulate_amortized"], "levels": ["tabulate_levels"],
                  "scale": ["plot_scale", "tabulate_scale"], "domains": ["tabulate_domains"], "cost": ["tabulate_cost"],
                  "hierarchy": ["tabulate_hierarchy"]}
 LOCAL_RULES = {"plot_condition_study", "plot_round_study", "plot_gain_curve", "tabulate_study", "tabulate_methods",
                "write_paper_sections", "build_paper",
                "resolve_model", "download_raw_dataset", "evaluate_policy", "build_sft_pairs", "build_opsd_prompts", "aggregate_study", "all",
+               "relabel_trajectories", "tabulate_mucode", "plot_mucode_turns",
                *(r for rules in DERIVED_RULES.values() for r in rules)}
 
 
@@ -56,7 +57,15 @@ def test_job_counts_match_the_studies(dryrun):
     method_tables = sum(bool(v.get("method_table")) for v in runs.values())
     assert counts["aggregate_study"] == counts["tabulate_study"] + method_tables == len(runs)
     assert counts["tabulate_methods"] == method_tables == 1  # the controls study's method table
-    assert counts["prepare_dataset"] == counts["detect_overlap"] == len({runs[s]["dataset"] for s in runs})
+    assert counts["detect_overlap"] == len({runs[s]["dataset"] for s in runs})
+    mu = mucode_studies(cfg)  # µCode: its own rollouts, verifiers, generators and evaluations
+    assert counts["prepare_dataset"] == len({runs[s]["dataset"] for s in runs}
+                                            | {d for v in mu.values() for d in [v["dataset"], *v["eval_datasets"]]})
+    assert len(mu) == 3 and counts["tabulate_mucode"] == counts["plot_mucode_turns"] == 3
+    per = lambda f: sum(f(v) * len(v["seeds"]) for v in mu.values())  # noqa: E731
+    assert counts["sample_rollouts"] == counts["train_verifier"] == per(lambda v: v["iterations"])
+    assert counts["train_generator"] == counts["relabel_trajectories"] == per(lambda v: v["iterations"] * len(v["methods"]))
+    assert counts["evaluate_mucode"] == per(lambda v: (1 + v["iterations"] * len(v["methods"])) * len(v["eval_datasets"]))
     derived = Counter(v["kind"] for v in derived_studies(cfg).values())
     # domains and opsd; the Lean hierarchy
     assert derived == {"amortized": 1, "levels": 1, "scale": 1, "domains": 2, "cost": 1, "hierarchy": 1}
@@ -120,9 +129,8 @@ def test_report_rules_run_on_the_submit_host():
 def test_disabled_studies_are_declared_with_a_note():
     cfg = load_config(REPO / "config" / "paper.yaml")
     off = {s: v for s, v in cfg["studies"].items() if not v.get("enabled", True)}
-    assert {"mucode"} <= set(off)
     assert not {"levels", "amortized", "scale", "domains", "cost", "opsd", "lean", "lean_iterative",
-                "lean_hierarchy"} & set(off)
+                "lean_hierarchy", "mucode", "mucode_8b", "mucode_qwen"} & set(off)
     assert all(v["note"] for v in off.values())
 
 

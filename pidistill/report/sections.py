@@ -206,6 +206,36 @@ def _hierarchy(name: str, study: dict, studies: dict, methods: dict | None = Non
             f"mean gain and {r('n_ci_zero')} a 95\\% CI that includes zero.\n\n\\input{{../tables/{name}.tex}}\n")
 
 
+def _mucode(name: str, study: dict, figures: list[str]) -> str:
+    """The µCode section: what ran, the quoted numbers, the four tables and the turn-limit figure."""
+    r = _quoter(name)
+    ev = study.get("eval", {})
+    t = ev.get("report_turns", 3)
+    v = study.get("verifier", {})
+    loss = "Bradley--Terry on (correct, incorrect) pairs" if v.get("loss", "bt") == "bt" else "binary cross-entropy"
+    methods = ", ".join(f"\\texttt{{{esc(m)}}}" for m in study["methods"])
+    text = (
+        f"Each of {study['iterations']} iterations samples {study['rollouts']} episodes of up to {study['turns']} turns "
+        f"per training problem of \\texttt{{{esc(study['dataset'])}}} from the newest $\\mu$Code generator (the base "
+        "model first); a turn's code runs on the public and the private tests, and a failed turn gets the public "
+        "tests' verdict as the next user turn. A learned verifier (the generator with a one-output score head, "
+        f"{loss}) is trained on the rollouts of all iterations so far; every history prefix is relabeled with the "
+        "problem's best code by $100\\times$oracle $+$ verifier score, and the next generator is fine-tuned from the "
+        f"base model. The baselines ({methods}) share these rollouts. At test time each turn draws "
+        f"{ev.get('candidates', 5)} candidates and the selector picks one; its public-test feedback starts the next "
+        "turn; a problem counts as solved at turn $t$ if the pick passed the public tests at some turn $\\le t$ and "
+        "passes the private tests.\n\n"
+        f"On \\texttt{{{r('dataset')}}}, BoN@{t} goes from {r('base_bon')}\\% (base) to {r('mucode_bon')}\\% "
+        f"($\\mu$Code, iteration {r('iterations')}; {r('gain_bon')}\\,pp), and greedy Pass@{t} from {r('base_pass')}\\% "
+        f"to {r('mucode_pass')}\\%. The best policy of the last iteration by BoN@{t} is {r('best_method')} "
+        f"({r('best_bon')}\\%).\n\n\\input{{../tables/{name}.tex}}\n"
+    )
+    text += _figure(figures[0], f"fig:{name}-turns",
+                    f"{esc(study.get('title', name))}: BoN@$t$ by turn limit $t$ (the rollouts had {study['turns']} "
+                    "turns, the dotted line); error bars: standard error over the test problems.")
+    return text
+
+
 DERIVED = {"amortized": _amortized, "levels": _levels, "domains": _domains, "cost": _cost}
 
 
@@ -215,7 +245,7 @@ def trace_target(name: str, study: dict, numbers: dict) -> str:
     if study["kind"] == "cost":
         return f"benchmarks/{name}/cost.csv:total:compute"
     keys = sorted(k for k in numbers if k.startswith(f"{name}/"))
-    for suffix in ("/internalised", "/best_lr_gain", "/gain", "/best_gain"):  # a result, not a count
+    for suffix in ("/internalised", "/best_lr_gain", "/gain", "/best_gain", "/mucode_bon"):  # a result, not a count
         if any(k.endswith(suffix) for k in keys):
             return next(k for k in keys if k.endswith(suffix))
     return keys[0] if keys else f"studies/{name}/summary.csv"
@@ -251,6 +281,8 @@ def studies_tex(studies: dict, enabled: list[str], figures: dict[str, list[str]]
             out.append(_scale(name, study, studies, figures[name]))
         elif study["kind"] == "hierarchy":
             out.append(_hierarchy(name, study, studies, methods))
+        elif study["kind"] == "mucode":
+            out.append(_mucode(name, study, figures[name]))
         else:
             out.append(DERIVED[study["kind"]](name, study, studies))
         out.append("\\clearpage\n")

@@ -230,6 +230,16 @@ def verdict_from(problem: Problem, program: str, res: dict, settings: VerifierSe
         by_src = {src: bool(oc["ok"]) for src, oc in zip(problem.tests, res.get("tests") or [])}
         by_src.update({src: bool(oc["ok"]) for src, oc in zip(pub_src, res.get("public") or [])})
         public_results = [by_src.get(t, False) for t in problem.public_tests]
+        # what a multi-turn policy is told (µCode's feedback): the first failing public test in words
+        outcome_of = {src: oc for src, oc in zip(problem.tests, res.get("tests") or [])}
+        outcome_of.update(dict(zip(pub_src, res.get("public") or [])))
+        failing = [(i, t) for i, t in enumerate(problem.public_tests) if not by_src.get(t, False)]
+        if failing:
+            i, src = failing[0]
+            extra["public_feedback"] = _describe(outcome_of.get(src) or {"kind": "crash"},
+                                                 f"Public test {i + 1} of {len(problem.public_tests)}", src, True)
+        else:
+            extra["public_feedback"] = f"All {len(problem.public_tests)} public test(s) passed."
     if res.get("missing_entry_point"):
         extra["missing_entry_point"] = res["missing_entry_point"]
     if passed:
