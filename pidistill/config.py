@@ -102,7 +102,7 @@ def _check_references(config: dict) -> None:
                 raise ConfigError(f"config key {where}: unknown method {m!r}")
             _check_method(config, m, sname, study, domain)
     for sname, study in derived_studies(config).items():
-        _check_derived(config, sname, study, runs)
+        _check_derived(config, sname, study, {**runs, **mucode_studies(config)})
     for sname, study in mucode_studies(config).items():
         _check_mucode(config, sname, study)
 
@@ -254,7 +254,7 @@ DERIVED_KINDS = {
     "scale": ("conditions",),
     "domains": ("conditions",),
     "hierarchy": ("conditions", "rounds"),
-    "cost": ("conditions", "rounds"),
+    "cost": ("conditions", "rounds", "mucode"),
 }
 
 
@@ -280,7 +280,8 @@ def derived_sources(config: dict, name: str) -> list[str]:
     src = study.get("from")
     if src is None:
         wanted = DERIVED_KINDS[study["kind"]]
-        return sorted(s for s, v in run_studies(config).items() if v["kind"] in wanted)
+        studies = {**run_studies(config), **mucode_studies(config)}
+        return sorted(s for s, v in studies.items() if v["kind"] in wanted)
     return [src] if isinstance(src, str) else list(src)
 
 

@@ -101,7 +101,9 @@ def benchmark_files(config: dict, study: str, results: str) -> list[str]:
     its runs, and the pretraining of a demo model it uses."""
     files = set()
     models = {config["studies"][study]["model"]}
-    for run in study_runs(config, study):
+    if config["studies"][study]["kind"] == "mucode":
+        files |= set(mucode_benchmark_files(config, study, results))
+    for run in study_runs(config, study) if config["studies"][study]["kind"] != "mucode" else []:
         for rule, key in job_keys(run, config):
             if rule in BENCHMARKED_RULES or rule in ("sample_hints", "sample_diagnoses"):
                 files.add(_benchmark_file(results, rule, key))
@@ -112,3 +114,19 @@ def benchmark_files(config: dict, study: str, results: str) -> list[str]:
         for m in _pretrained_chain(config, model):
             files.add(f"{results}/benchmarks/pretrain_demo_model/{m}.tsv")
     return sorted(files)
+
+
+def mucode_benchmark_files(config: dict, study: str, results: str) -> list[str]:
+    """A µCode study's heavy jobs (rules/mucode.smk): per seed and iteration its rollouts and
+    verifier, each method's generator, and every evaluation."""
+    spec = config["studies"][study]
+    out = []
+    for seed in spec["seeds"]:
+        run = f"{results}/mucode/{study}/{spec['dataset']}/{spec['model']}/seed{seed}"
+        policies = [("base", 0)] + [(m, i) for i in range(1, spec["iterations"] + 1) for m in spec["methods"]]
+        for i in range(spec["iterations"]):
+            out += [f"{run}/iter{i}/benchmarks/sample_rollouts.tsv", f"{run}/iter{i}/benchmarks/train_verifier.tsv"]
+            out += [f"{run}/iter{i + 1}/benchmarks/train_generator/{m}.tsv" for m in spec["methods"]]
+        out += [f"{run}/iter{i}/benchmarks/evaluate_mucode/{m}.{ds}.tsv" for m, i in policies
+                for ds in spec["eval_datasets"]]
+    return sorted(out)

@@ -122,7 +122,7 @@ rule evaluate_mucode:
     log:
         f"{MU}/iter{{iteration}}/logs/evaluate_mucode/{{method}}/{{eval_dataset}}.log",
     benchmark:
-        f"{MU}/iter{{iteration}}/benchmarks/evaluate_mucode/{{method}}/{{eval_dataset}}.tsv"
+        f"{MU}/iter{{iteration}}/benchmarks/evaluate_mucode/{{method}}.{{eval_dataset}}.tsv"
     wildcard_constraints:
         eval_dataset="[A-Za-z0-9_.-]+",
     conda:

@@ -379,3 +379,16 @@ def test_the_report_tables_and_numbers_from_evaluations():
     curves = turn_curves(study, df)
     assert set(curves["method"]) == {"base", "mucode", "rft_lv"} and curves["turn"].max() == 4
     json.dumps(got)
+
+
+def test_the_cost_table_counts_every_heavy_mucode_job(with_mucode):
+    from pidistill.dagstats import benchmark_files
+    from pidistill.derived import GPU_RULES, benchmark_rule
+
+    cfg = validate_config(copy.deepcopy(with_mucode))
+    files = benchmark_files(cfg, "mucode", "results")
+    # 2 iterations x (rollouts, verifier, 5 generators) + (base + 2 x 5 policies) x 1 dataset + the tiny model
+    assert len(files) == 2 * 7 + 11 + 1
+    assert {benchmark_rule(f) for f in files} == {"sample_rollouts", "train_verifier", "train_generator",
+                                                  "evaluate_mucode", "pretrain_demo_model"}
+    assert all(benchmark_rule(f) in GPU_RULES for f in files if "pretrain" not in f)

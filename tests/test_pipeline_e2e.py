@@ -113,6 +113,43 @@ def test_the_formal_study_is_checked_by_coq_and_has_its_hierarchy(built):
     assert "sec:lean_hierarchy" in (results / "paper/studies.tex").read_text()
 
 
+def test_the_mucode_study_runs_its_iterations_and_reports_every_table(built):
+    results = built / "results"
+    run = results / "mucode/mucode/toy_code/tiny/seed42"
+    for it in (0, 1):
+        rows = [json.loads(line) for line in (run / f"iter{it}/rollouts.jsonl").read_text().splitlines()]
+        assert {r["iteration"] for r in rows} == {it} and len({r["id"] for r in rows}) == 30  # every train problem
+        episodes = {}
+        for r in rows:
+            episodes.setdefault((r["id"], r["rollout"]), []).append(r)
+        assert len(episodes) == 60  # 2 rollouts each
+        for turns in episodes.values():  # up to 2 turns, stopping at the first correct one
+            assert [t["turn"] for t in turns] == list(range(len(turns))) and len(turns) <= 2
+            assert not any(t["correct"] for t in turns[:-1])
+            assert len(turns) == 2 or turns[-1]["correct"]
+    assert read_json_file(run / "iter1/verifier/training.json")["settings"]["loss"] == "bt"
+    for method in ("mucode", "multi_star", "rft_lv"):  # each generator from the base, on its iteration's data
+        summary = read_json_file(run / f"iter2/generator/{method}/training.json")
+        assert summary["parent_adapters"] == [] and summary["n_pairs"] == len(
+            (run / f"iter1/data/{method}.jsonl").read_text().splitlines())
+    last = read_json_file(run / "iter2/eval/mucode/toy_code.json")
+    assert last["verifier"] == "iter1" and set(last["bon_by_verifier"]) == {"iter1", "iter0"}
+    assert len(last["bon"]["public_verifier"]) == 3 and len(last["pass"]) == 3 and len(last["hidden"]) == 2
+    assert "hidden" not in read_json_file(run / "iter1/eval/mucode/toy_code.json")
+    csv = pd.read_csv(results / "studies/mucode/mucode.csv")
+    assert set(csv["metric"]) == {"pass", "bon", "verifier", "hidden"} and csv["rate"].between(0, 1).all()
+    table = (results / "tables/mucode.tex").read_text()
+    for label in ("tab:mucode}", "tab:mucode_selectors}", "tab:mucode_verifier}", "tab:mucode_hidden}"):
+        assert label in table
+    assert "sec:mucode" in (results / "paper/studies.tex").read_text()
+    assert "pdresult@mucode/mucode_bon" in (results / "paper/numbers.tex").read_text()
+    assert (results / "figures/mucode_turns.png").stat().st_size > 5000
+
+
+def read_json_file(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
 def test_derived_studies_have_their_tables_and_figures(built):
     results = built / "results"
     for name in ("amortized", "levels", "scale", "domains"):
@@ -262,16 +299,19 @@ SCALE = {"plot_scale": 1, "tabulate_scale": 1}
 DOMAINS = {"tabulate_domains": 2}  # the domains table and the opsd study's (OPSD rows beside try again)
 DERIVED = {"tabulate_amortized": 1, "tabulate_levels": 1, **SCALE, **DOMAINS, "tabulate_cost": 1,
            "tabulate_methods": 1}
+# µCode on toy_code (2 iterations of mucode, multi_star, rft_lv): everything after its rollouts
+MUCODE = {"sample_rollouts": 2, "train_verifier": 2, "relabel_trajectories": 6, "train_generator": 6,
+          "evaluate_mucode": 7, "tabulate_mucode": 1, "plot_mucode_turns": 1}
 EVERYTHING_OF_THE_TOY_DATASETS = {  # not the demo models, not file_math (its dataset is a local file)
     "prepare_dataset": 2, "detect_overlap": 2, "sample_first_attempts": 4, "verify_samples": 40, "sample_retries": 11,
     "sample_extra_attempts": 2, "sample_hints": 1, "assign_pi_donors": 1, "build_sft_pairs": 20, "train_adapter": 20,
     "build_opsd_prompts": 1, "sample_evaluation": 23, "evaluate_policy": 23, "aggregate_study": 7, "plot_condition_study": 6,
-    "plot_round_study": 1, "plot_gain_curve": 1, "tabulate_study": 6, **DERIVED, **REPORT_TAIL,
+    "plot_round_study": 1, "plot_gain_curve": 1, "tabulate_study": 6, **DERIVED, **MUCODE, **REPORT_TAIL,
 }
-CODE_VERIFICATION_AND_AFTER = {  # the 9 code verifications (first attempts, 3 retry sources, 5 evaluations)
+CODE_VERIFICATION_AND_AFTER = {  # and µCode: its rollouts and evaluations run the code verifier  # the 9 code verifications (first attempts, 3 retry sources, 5 evaluations)
     "verify_samples": 9, "assign_pi_donors": 1, "sample_retries": 3, "build_sft_pairs": 4, "train_adapter": 4,
     "sample_evaluation": 4, "evaluate_policy": 5, "aggregate_study": 2, "plot_condition_study": 2, "tabulate_study": 2,
-    **SCALE, **DOMAINS, "tabulate_cost": 1, "tabulate_methods": 1, **REPORT_TAIL,
+    **SCALE, **DOMAINS, "tabulate_cost": 1, "tabulate_methods": 1, **MUCODE, **REPORT_TAIL,
 }
 MATH_VERIFICATION_AND_AFTER = {  # toy_math: 3 first attempts, 10 sources, 18 evaluations; mini_math500: 1, 1, 2
     "verify_samples": 35, "sample_retries": 9, "sample_extra_attempts": 1, "build_sft_pairs": 17, "train_adapter": 17,
@@ -301,7 +341,8 @@ EVERY_STUDY_REPORT_BUT_COST = {  # what reads the bootstrap: every study's stati
     "tabulate_methods": 1, "tabulate_hierarchy": 1, **REPORT_TAIL,
 }
 EVERY_TABLE = {"tabulate_study": 9, "tabulate_amortized": 1, "tabulate_levels": 1, "tabulate_scale": 1,
-               **DOMAINS, "tabulate_cost": 1, "tabulate_methods": 1, "tabulate_hierarchy": 1, **REPORT_TAIL}
+               **DOMAINS, "tabulate_cost": 1, "tabulate_methods": 1, "tabulate_hierarchy": 1, "tabulate_mucode": 1,
+               "plot_mucode_turns": 1, **REPORT_TAIL}
 
 
 def append(path: Path, text: str = "\n# edited\n") -> None:
@@ -390,14 +431,15 @@ def test_report_lists_every_figure_and_table_with_its_provenance(edited):
     for expected in ("pi_content_gains.png", "pi_content_training.png", "code_retry_gains.png", "code_retry_training.png",
                      "iterative_rounds.png", "pi_content.tex", "code_retry.tex", "iterative.tex", "scale_scale.png",
                      "amortized.tex", "levels.tex", "scale.tex", "domains.tex", "table.tex", "cost.csv", "points.csv",
-                     "learning_rates.csv", "controls.tex", "methods.csv", "k_retries_curve.png",
+                     "learning_rates.csv", "controls.tex", "methods.csv", "k_retries_curve.png", "mucode.tex",
+                     "mucode_turns.png",
                      *(["pidistill.pdf"] if HAVE_LATEX else [])):
         assert expected in files, expected
     # one runs.csv per run study (10); a summary.csv per run study and per derived amortized, levels, domains,
     # opsd, lean_hierarchy
     assert files.count("runs.csv") == 10 and files.count("summary.csv") == 10 + 5
     for rule in ("plot_condition_study", "aggregate_study", "tabulate_study", "tabulate_amortized", "plot_scale",
-                 "tabulate_cost", "tabulate_methods", "plot_gain_curve", "tabulate_hierarchy", "sample_diagnoses"):
+                 "tabulate_cost", "tabulate_methods", "plot_gain_curve", "tabulate_hierarchy", "sample_diagnoses", "tabulate_mucode", "sample_rollouts"):
         assert rule in html
 
 

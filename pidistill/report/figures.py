@@ -184,15 +184,14 @@ def plot_scale(points: pd.DataFrame, band: tuple[float, float], title: str, pdf_
         _save(fig, pdf_path, png_path)
 
 
-def plot_mucode_turns(curves: pd.DataFrame, study: dict, pdf_path, png_path) -> None:
-    """BoN@t by turn limit t, a line per policy (the base and each method's last generator), a panel per
-    evaluation dataset; the dotted line is the turn limit the rollouts were trained with."""
-    from pidistill.report.mucode import LABELS
-
+def plot_mucode_turns(curves: pd.DataFrame, study: dict, labels: dict[str, str], pdf_path, png_path) -> None:
+    """BoN@t by turn limit t, a line per policy (the base and each method's last generator, in the order
+    and with the names of ``labels``), a panel per evaluation dataset; the dotted line is the turn
+    limit the rollouts were trained with."""
     with plt.rc_context(STYLE):
         datasets = list(study["eval_datasets"])
         fig, axes = plt.subplots(1, len(datasets), figsize=(4.6 * len(datasets), 3.4), squeeze=False)
-        order = list(LABELS)
+        order = list(labels)
         for ax, ds in zip(axes[0], datasets):
             part = curves[curves["dataset"] == ds]
             shown = sorted(set(part["method"]), key=lambda x: order.index(x) if x in order else len(order))
@@ -200,7 +199,7 @@ def plot_mucode_turns(curves: pd.DataFrame, study: dict, pdf_path, png_path) -> 
                 line = part[part["method"] == method].sort_values("turn")
                 shift = 0.05 * (k - (len(shown) - 1) / 2)  # equal rates would hide each other's lines
                 ax.errorbar(line["turn"] + shift, 100 * line["rate"], yerr=100 * line["se"], marker="o", ms=3, capsize=2,
-                            label=LABELS.get(method, method), linestyle="--" if method == "base" else "-")
+                            label=labels.get(method, method), linestyle="--" if method == "base" else "-")
             ax.axvline(study["turns"], color="grey", linestyle=":", linewidth=1)
             ax.set_xlabel("turn limit t")
             ax.set_ylabel("BoN@t (%)")
