@@ -376,6 +376,8 @@ def test_the_report_tables_and_numbers_from_evaluations():
     got = numbers(study, df)
     assert got["mu/base_bon"] == "40.0" and got["mu/mucode_bon"] == "80.0" and got["mu/gain_bon"] == "+40.0"
     assert got["mu/best_method"] == "RFT(LV)" and got["mu/best_bon"] == "90.0"
+    tied = long_rows("mu", evals[:-1] + [(1, ev("rft_lv", 2, 0.8))])
+    assert numbers(study, tied)["mu/best_method"] == r"$\mu$Code, RFT(LV)"
     curves = turn_curves(study, df)
     assert set(curves["method"]) == {"base", "mucode", "rft_lv"} and curves["turn"].max() == 4
     json.dumps(got)

@@ -213,7 +213,9 @@ def _mucode(name: str, study: dict, figures: list[str]) -> str:
     t = ev.get("report_turns", 3)
     v = study.get("verifier", {})
     loss = "Bradley--Terry on (correct, incorrect) pairs" if v.get("loss", "bt") == "bt" else "binary cross-entropy"
-    methods = ", ".join(f"\\texttt{{{esc(m)}}}" for m in study["methods"])
+    from pidistill.report.mucode import LABELS
+
+    methods = ", ".join(LABELS.get(m, esc(m)) for m in study["methods"] if m != "mucode")
     text = (
         f"Each of {study['iterations']} iterations samples {study['rollouts']} episodes of up to {study['turns']} turns "
         f"per training problem of \\texttt{{{esc(study['dataset'])}}} from the newest $\\mu$Code generator (the base "
@@ -227,8 +229,8 @@ def _mucode(name: str, study: dict, figures: list[str]) -> str:
         "passes the private tests.\n\n"
         f"On \\texttt{{{r('dataset')}}}, BoN@{t} goes from {r('base_bon')}\\% (base) to {r('mucode_bon')}\\% "
         f"($\\mu$Code, iteration {r('iterations')}; {r('gain_bon')}\\,pp), and greedy Pass@{t} from {r('base_pass')}\\% "
-        f"to {r('mucode_pass')}\\%. The best policy of the last iteration by BoN@{t} is {r('best_method')} "
-        f"({r('best_bon')}\\%).\n\n\\input{{../tables/{name}.tex}}\n"
+        f"to {r('mucode_pass')}\\%. The highest BoN@{t} of the last iteration, {r('best_bon')}\\%, is reached by "
+        f"{r('best_method')}.\n\n\\input{{../tables/{name}.tex}}\n"
     )
     text += _figure(figures[0], f"fig:{name}-turns",
                     f"{esc(study.get('title', name))}: BoN@$t$ by turn limit $t$ (the rollouts had {study['turns']} "
