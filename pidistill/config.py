@@ -108,8 +108,13 @@ def _check_references(config: dict) -> None:
 
 
 def _check_mucode(config: dict, name: str, study: dict) -> None:
-    """A µCode study: code datasets with public tests, known methods, settings its trainers take."""
-    from pidistill.mucode import METHODS
+    """A µCode study: code datasets with public tests, known methods, settings its trainers take.
+
+    pidistill.mucode and pidistill.sft are imported by name: every rule reads the config, and an
+    import the code walk (pidistill/codedeps.py) follows would make them code of every job."""
+    import importlib
+
+    METHODS = importlib.import_module("pidistill.mucode").METHODS
 
     where = f"config key studies.{name}"
     if study["model"] not in config["models"]:
@@ -133,8 +138,7 @@ def _check_mucode(config: dict, name: str, study: dict) -> None:
         raise ConfigError(f"{where}.feedback_template: must contain {{feedback}}")
     import dataclasses
 
-    from pidistill.sft import TrainSettings
-
+    TrainSettings = importlib.import_module("pidistill.sft").TrainSettings
     known = {f.name for f in dataclasses.fields(TrainSettings)} - {"extra", "min_pairs"}
     unknown = sorted(set(study.get("generator", {})) - known)
     if unknown:

@@ -16,17 +16,21 @@ def repo() -> Path:
     return REPO
 
 
-@pytest.fixture(scope="session")
-def tiny_math_model(tmp_path_factory) -> str:
-    """A tiny Qwen3 chat model briefly pretrained on toy_math dialogues (pidistill.tinymodel), saved
-    like a hub model: it answers "\\boxed{n}", sometimes right, sometimes with the author's slips,
-    so first attempts, rewards and filters have something to work with. A few seconds (one thread: the tiny network gains nothing from more)."""
+def pretrain_tiny(out, loader: str, domain: str) -> str:
+    """A tiny Qwen3 chat model briefly pretrained on one toy domain's dialogues (pidistill.tinymodel),
+    saved like a hub model. A few seconds (one thread: the tiny network gains nothing from more)."""
     from pidistill import tinymodel
     from pidistill.retry import DEFAULT_RETRY_TEXT
 
-    out = tmp_path_factory.mktemp("tiny_math_model")
     cfg = tinymodel.TinyModelConfig(hidden_size=64, layers=2, heads=2, kv_heads=1, intermediate_size=128, steps=120,
                                     batch_size=16, corpus_size=600, learning_rate=3e-3)
-    dialogues = tinymodel.corpus_dialogues({"toy_math": "toy_math"}, {"math": DEFAULT_RETRY_TEXT["math"]}, cfg)
+    dialogues = tinymodel.corpus_dialogues({loader: loader}, {domain: DEFAULT_RETRY_TEXT[domain]}, cfg)
     tinymodel.pretrain(out, cfg, dialogues, threads=1)
     return str(out)
+
+
+@pytest.fixture(scope="session")
+def tiny_math_model(tmp_path_factory) -> str:
+    """The tiny model on toy_math: it answers "\\boxed{n}", sometimes right, sometimes with the author's
+    slips, so first attempts, rewards and filters have something to work with."""
+    return pretrain_tiny(tmp_path_factory.mktemp("tiny_math_model"), "toy_math", "math")

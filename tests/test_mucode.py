@@ -10,7 +10,7 @@ import random
 import pytest
 import yaml
 
-from conftest import SHARED_DATASETS
+from conftest import SHARED_DATASETS, pretrain_tiny
 from pidistill import mucode
 from pidistill.config import ConfigError, validate_config
 from pidistill.domains.toy_code import make_splits
@@ -242,15 +242,7 @@ def test_prompt_without_tests_on_real_mbpp_and_humaneval():
 
 @pytest.fixture(scope="module")
 def tiny_code_model(tmp_path_factory):
-    from pidistill import tinymodel
-    from pidistill.retry import DEFAULT_RETRY_TEXT
-
-    out = tmp_path_factory.mktemp("tiny_code_model")
-    cfg = tinymodel.TinyModelConfig(hidden_size=64, layers=2, heads=2, kv_heads=1, intermediate_size=128, steps=120,
-                                    batch_size=16, corpus_size=600, learning_rate=3e-3)
-    dialogues = tinymodel.corpus_dialogues({"toy_code": "toy_code"}, {"code": DEFAULT_RETRY_TEXT["code"]}, cfg)
-    tinymodel.pretrain(out, cfg, dialogues, threads=1)
-    return str(out)
+    return pretrain_tiny(tmp_path_factory.mktemp("tiny_code_model"), "toy_code", "code")
 
 
 @pytest.fixture(scope="module")

@@ -128,7 +128,7 @@ def test_the_mucode_study_runs_its_iterations_and_reports_every_table(built):
             assert not any(t["correct"] for t in turns[:-1])
             assert len(turns) == 2 or turns[-1]["correct"]
     assert read_json_file(run / "iter1/verifier/training.json")["settings"]["loss"] == "bt"
-    for method in ("mucode", "multi_star", "rft_lv"):  # each generator from the base, on its iteration's data
+    for method in ("mucode", "rft_lv"):  # each generator from the base, on its iteration's data
         summary = read_json_file(run / f"iter2/generator/{method}/training.json")
         assert summary["parent_adapters"] == [] and summary["n_pairs"] == len(
             (run / f"iter1/data/{method}.jsonl").read_text().splitlines())
@@ -299,9 +299,9 @@ SCALE = {"plot_scale": 1, "tabulate_scale": 1}
 DOMAINS = {"tabulate_domains": 2}  # the domains table and the opsd study's (OPSD rows beside try again)
 DERIVED = {"tabulate_amortized": 1, "tabulate_levels": 1, **SCALE, **DOMAINS, "tabulate_cost": 1,
            "tabulate_methods": 1}
-# µCode on toy_code (2 iterations of mucode, multi_star, rft_lv): everything after its rollouts
-MUCODE = {"sample_rollouts": 2, "train_verifier": 2, "relabel_trajectories": 6, "train_generator": 6,
-          "evaluate_mucode": 7, "tabulate_mucode": 1, "plot_mucode_turns": 1}
+# µCode on toy_code (2 iterations of mucode and rft_lv): everything after its rollouts
+MUCODE = {"sample_rollouts": 2, "train_verifier": 2, "relabel_trajectories": 4, "train_generator": 4,
+          "evaluate_mucode": 5, "tabulate_mucode": 1, "plot_mucode_turns": 1}
 EVERYTHING_OF_THE_TOY_DATASETS = {  # not the demo models, not file_math (its dataset is a local file)
     "prepare_dataset": 2, "detect_overlap": 2, "sample_first_attempts": 4, "verify_samples": 40, "sample_retries": 11,
     "sample_extra_attempts": 2, "sample_hints": 1, "assign_pi_donors": 1, "build_sft_pairs": 20, "train_adapter": 20,
