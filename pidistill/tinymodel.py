@@ -239,6 +239,9 @@ def pretrain(
         # gradients (the same model, 1.6x faster). Batches stay random: batches grouped by length put
         # answers of one length together and cut toy-math pass@1 from 45% to 7%.
         gradient_checkpointing=False,
+        # TRL's default is bf16 autocast, on a CPU too: emulated where the CPU has no bf16
+        # instructions (AVX2-only x86: every matmul ~10x slower), and the demo model is float32.
+        bf16=False,
         disable_tqdm=False,
     )
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(dialogues), processing_class=tokenizer)

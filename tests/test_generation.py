@@ -90,3 +90,28 @@ def test_top_p_keeps_nucleus():
         sampler = SeededGumbelSampler([s], temperature=1.0, top_p=0.8)
         seen.add(int(sampler(torch.zeros(1, 2, dtype=torch.long), logits.clone()).argmax()))
     assert seen == {0, 1}
+
+
+def test_pretraining_runs_in_float32_without_autocast(tmp_path, monkeypatch):
+    """TRL's SFTConfig defaults to bf16 autocast, on a CPU too, where a CPU without bf16 instructions
+    emulates it (every matmul of the demo's pretraining about 10x slower on an AVX2-only machine):
+    the demo model pretrains in float32, the precision it is saved in."""
+    import trl
+
+    from pidistill.retry import DEFAULT_RETRY_TEXT
+
+    seen = {}
+    original = trl.SFTTrainer.train
+
+    def train(self, *args, **kwargs):
+        seen.update(bf16=self.args.bf16, fp16=self.args.fp16, dtype=next(self.model.parameters()).dtype)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(trl.SFTTrainer, "train", train)
+    cfg = tinymodel.TinyModelConfig(hidden_size=32, layers=1, heads=2, kv_heads=1, intermediate_size=64, steps=2,
+                                    batch_size=4, corpus_size=40)
+    dialogues = tinymodel.corpus_dialogues({"toy_math": "toy_math"}, {"math": DEFAULT_RETRY_TEXT["math"]}, cfg)
+    tinymodel.pretrain(tmp_path / "m", cfg, dialogues, threads=1)
+    import torch
+
+    assert seen == {"bf16": False, "fp16": False, "dtype": torch.float32}
