@@ -72,6 +72,7 @@ localrules:
     build_paper,
     resolve_model,
     download_raw_dataset,
+    install_lean_server,
     relabel_trajectories,
     tabulate_mucode,
     plot_mucode_turns,

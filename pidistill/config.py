@@ -158,9 +158,23 @@ def _check_formal_checker(config: dict, runs: dict) -> None:
     if not verifier.get("checker"):
         raise ConfigError(f"config key verifier.checker: study {formal[0]!r} has formal problems; set the proof "
                           "checker (lean-server with verifier.server_url, or coq)")
-    if verifier["checker"] == "lean-server" and not verifier.get("server_url"):
-        raise ConfigError("config key verifier.server_url: verifier.checker is lean-server; set the URL of the "
-                          "kimina-lean-server the verification jobs reach (docs/formal-verifier.md)")
+    if verifier["checker"] != "lean-server":
+        return
+    url, managed = verifier.get("server_url"), verifier.get("lean_server")
+    if bool(url) == bool(managed):
+        raise ConfigError("config key verifier.server_url: verifier.checker is lean-server; set either the URL of a "
+                          "running kimina-lean-server (server_url) or the installation each verification job starts "
+                          "(lean_server: {variant, prefix}), not " + ("both" if url else "neither")
+                          + " (docs/formal-verifier.md)")
+    if managed:
+        # a statement is checked against the Mathlib it was written for: the installation's variant is
+        # the miniF2F variant of every Lean dataset a study uses
+        for sname in formal:
+            dataset = runs[sname]["dataset"]
+            loader = config["datasets"][dataset]["loader"]
+            if loader.startswith("minif2f") and loader != managed["variant"]:
+                raise ConfigError(f"config key verifier.lean_server.variant: {managed['variant']!r}, but study "
+                                  f"{sname!r} uses dataset {dataset!r} ({loader}), written against another Mathlib")
 
 
 def _check_method(config: dict, name: str, sname: str, study: dict, domain: str) -> None:

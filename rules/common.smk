@@ -40,6 +40,8 @@ config.update(_canonical)
 
 R = config["results"]
 RUNS = f"{R}/runs/{{dataset}}/{{model}}/seed{{seed}}"
+# where rule install_lean_server puts the Lean checker installations (verifier.lean_server.prefix)
+LEAN_PREFIX = (config.get("verifier", {}).get("lean_server") or {}).get("prefix", ".envs/lean")
 STUDIES = sorted(enabled_studies(config))  # every enabled study: one paper section each
 RUN_STUDIES = sorted(run_studies(config))  # those that train and evaluate policies
 # the paper's order: the run studies, then the derived ones (amortized, levels, scale, domains, cost)
@@ -302,6 +304,15 @@ def study_round_stats(study):
 
 def study_adapters(study):
     return [f"{R}/runs/{r.run_dir}/{r.policy}/adapter" for r in study_runs(config, study) if r.policy != "base"]
+
+
+def lean_server_installation(domain):
+    """A formal verification job that starts its own Lean server needs the installation (and reruns
+    when it is reinstalled); no other job does."""
+    managed = config.get("verifier", {}).get("lean_server")
+    if domain != "formal" or not managed or config["verifier"].get("checker") != "lean-server":
+        return []
+    return [f"{LEAN_PREFIX}/{managed['variant']}/installed.json"]
 
 
 def verify_problems(wildcards):

@@ -23,7 +23,7 @@ DERIVED_RULES = {"amortized": ["tabulate_amortized"], "levels": ["tabulate_level
                  "hierarchy": ["tabulate_hierarchy"]}
 LOCAL_RULES = {"plot_condition_study", "plot_round_study", "plot_gain_curve", "tabulate_study", "tabulate_methods",
                "write_paper_sections", "build_paper",
-               "resolve_model", "download_raw_dataset", "evaluate_policy", "build_sft_pairs", "build_opsd_prompts", "aggregate_study", "all",
+               "resolve_model", "download_raw_dataset", "install_lean_server", "evaluate_policy", "build_sft_pairs", "build_opsd_prompts", "aggregate_study", "all",
                "relabel_trajectories", "tabulate_mucode", "plot_mucode_turns",
                *(r for rules in DERIVED_RULES.values() for r in rules)}
 
@@ -72,6 +72,8 @@ def test_job_counts_match_the_studies(dryrun):
     for kind, rules in DERIVED_RULES.items():
         assert all(counts[r] == derived[kind] for r in rules), kind
     assert "pretrain_demo_model" not in counts  # hub models only
+    # one Lean checker installation (verifier.lean_server), which every formal verification job starts
+    assert counts["install_lean_server"] == 1 and cfg["verifier"]["lean_server"]["variant"] == "minif2f-deepseek"
 
 
 def test_gpu_rules_get_a_gpu_in_the_gpu_partition(dryrun):

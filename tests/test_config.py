@@ -121,6 +121,18 @@ def test_a_formal_study_needs_a_named_checker(demo):
         validate_config(cfg)
     cfg["verifier"]["server_url"] = "http://lean-node:8000"
     validate_config(cfg)
+    # or the installation each verification job starts, for the dataset's miniF2F variant; not both
+    cfg["verifier"]["lean_server"] = {"variant": "minif2f-deepseek"}
+    with pytest.raises(ConfigError, match=r"verifier.server_url: .*either .*not both"):
+        validate_config(cfg)
+    del cfg["verifier"]["server_url"]
+    validate_config(cfg)
+    cfg["verifier"]["lean_server"] = {"variant": "minif2f-lean4", "prefix": "/shared/lean"}
+    with pytest.raises(ConfigError, match=r"lean_server.variant: 'minif2f-lean4', but study 'lean' uses .*minif2f-deepseek"):
+        validate_config(cfg)
+    cfg["verifier"]["lean_server"] = {"variant": "lean3"}
+    with pytest.raises(ConfigError, match=r"verifier.lean_server.variant"):
+        validate_config(cfg)
     cfg["verifier"] = {"checker": "coq"}
     validate_config(cfg)
 

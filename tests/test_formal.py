@@ -247,7 +247,7 @@ def test_batches_and_no_checker_configured(standin):
     assert [len(r["snippets"]) for r in server.requests] == [2, 2, 1]
     with pytest.raises(ValueError, match="need a real proof checker"):
         checker_for(VerifierSettings())
-    with pytest.raises(ValueError, match="server_url is unset"):
+    with pytest.raises(ValueError, match="neither verifier.server_url .* nor verifier.lean_server"):
         checker_for(VerifierSettings(checker="lean-server"))
     with pytest.raises(ValueError, match="need a real proof checker"):
         verify_samples({"two_add": PROBLEM}, [{"id": "two_add", "completion": "omega"}])

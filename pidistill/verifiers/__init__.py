@@ -49,6 +49,7 @@ class VerifierSettings:
     hide_private_tests: bool = True  # code: feedback never quotes a non-public test
     checker: str = ""  # formal: the proof checker ("lean-server" or "coq"); unset: formal verification stops
     server_url: str = ""  # formal, lean-server: the kimina-lean-server's base URL
+    lean_server: dict | None = None  # formal, lean-server: {variant, prefix}: an installation each job starts
     retries: int = 3  # formal: retries of a failed checker request (then the samples fail as checker_failed)
 
     @classmethod
@@ -66,7 +67,7 @@ VERIFIERS: dict[str, str] = {"math": "pidistill.verifiers.math", "code": "pidist
 DOMAIN_SETTINGS: dict[str, tuple[str, ...]] = {
     "math": ("workers", "timeout_s", "memory_mb", "answer_fallback", "graded"),
     "code": ("workers", "timeout_s", "memory_mb", "isolation", "nproc", "output_kb", "hide_private_tests"),
-    "formal": ("workers", "timeout_s", "memory_mb", "checker", "server_url", "retries"),
+    "formal": ("workers", "timeout_s", "memory_mb", "checker", "server_url", "lean_server", "retries"),
 }
 
 

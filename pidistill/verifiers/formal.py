@@ -16,7 +16,8 @@ that proof (a REPL error) is never a pass. A checker that cannot be reached at a
 ``server_error`` after the client's retries) stops the batch with ``CheckerUnavailable``: its
 samples were not judged, and a pass rate that counted them as failures would be a made-up number. The checker is the config's ``verifier.checker``:
 ``lean-server`` (a kimina-lean-server, ``pidistill.verifiers.lean_server``) at
-``verifier.server_url`` for Lean 4 problems, or ``coq`` (``coqc``, ``pidistill.verifiers.coq``)
+``verifier.server_url``, or one the job starts from the installation ``verifier.lean_server`` names
+(``pidistill.verifiers.lean_process``), for Lean 4 problems, or ``coq`` (``coqc``, ``pidistill.verifiers.coq``)
 for the demo's Coq problems (``meta.language: coq``). Without one, verification stops with an
 error: there is no fallback that guesses.
 """
@@ -232,9 +233,15 @@ def checker_for(settings: VerifierSettings) -> FormalChecker:
     if settings.checker == "lean-server":
         from pidistill.verifiers.lean_server import LeanServer
 
+        if settings.lean_server:
+            from pidistill.verifiers.lean_process import ManagedLeanServer, installation_dir
+
+            return ManagedLeanServer(installation_dir(settings.lean_server), timeout_s=settings.timeout_s,
+                                     retries=settings.retries, repls=settings.workers)
         if not settings.server_url:
-            raise ValueError("verifier.checker is lean-server but verifier.server_url is unset: the URL of a "
-                             "kimina-lean-server (see README, 'Formal proofs on the cluster')")
+            raise ValueError("verifier.checker is lean-server but neither verifier.server_url (the URL of a running "
+                             "kimina-lean-server) nor verifier.lean_server (an installation each verification job "
+                             "starts) is set (see README, 'Formal proofs on the cluster')")
         return LeanServer(settings.server_url, timeout_s=settings.timeout_s, retries=settings.retries)
     if settings.checker == "coq":
         from pidistill.verifiers.coq import CoqChecker
