@@ -43,6 +43,7 @@ METHODS = {
     "multi_star_r": "Multi-STaR squared (RFT-R): every history prefix of problems with a correct code, relabeled "
                     "with their most frequent correct code (the oracle alone)",
     "rft_lv": "RFT(LV): single turn, the first-turn codes ranked in the top k by the learned verifier",
+    "star": "STaR (single-turn RFT): single turn, the first-turn codes that pass every test",
     "mucode_r": "muCode-R: muCode's and Multi-STaR squared's data together",
 }
 SELECTORS = ("random", "verifier", "public", "public_verifier")
@@ -241,6 +242,12 @@ def relabel(method: str, rows: Sequence[dict], problems: Sequence[Problem], scor
                 for t, turn in enumerate(turns):
                     out.append({"id": pid, "turn": t, "prompt": history(by_id[pid].prompt, turns[:t], template),
                                 "completion": [{"role": "assistant", "content": turn["completion"]}]})
+        return _dedupe(out)
+    if method == "star":
+        by_id = {p.id: p for p in problems}
+        out = [{"id": row["id"], "turn": 0, "prompt": [{"role": "user", "content": by_id[row["id"]].prompt}],
+                "completion": [{"role": "assistant", "content": _as_answer(row["code"])}]}
+               for row in rows if row["turn"] == 0 and row["correct"]]
         return _dedupe(out)
     if method == "rft_lv":
         by_id = {p.id: p for p in problems}

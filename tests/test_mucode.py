@@ -135,6 +135,12 @@ def test_the_baselines_data():
     lv = mucode.relabel("rft_lv", rows, PROBLEMS, SCORES, top_k=1)  # first turns ranked by the verifier
     assert {p["id"]: p["completion"][0]["content"] for p in lv} == {"a": "a_bad1", "b": "b_low"}
     assert all(len(p["prompt"]) == 1 for p in lv)
+    # STaR, the single-turn baseline: first turns that pass, as single-turn pairs (none here: a's
+    # correct code came at turn 1); a rollout right at once gives its first turn, once however often
+    assert mucode.relabel("star", rows, PROBLEMS, SCORES) == []
+    right_away = [dict(rows[1], rollout=r, turn=0) for r in (2, 3)]
+    star1 = mucode.relabel("star", rows + right_away, PROBLEMS, SCORES)
+    assert [(p["id"], p["turn"], p["completion"][0]["content"], len(p["prompt"])) for p in star1] == [("a", 0, "a_ok", 1)]
     both = mucode.relabel("mucode_r", rows, PROBLEMS, SCORES)
     assert len(both) == len(mucode.relabel("mucode", rows, PROBLEMS, SCORES)) + len(star_r)
     with pytest.raises(ValueError, match="unknown µCode method 'nope'"):

@@ -19,6 +19,7 @@ LABELS = {
     "multi_star": "Multi-STaR (RFT)",
     "multi_star_r": r"Multi-STaR$^2$ (RFT-R)",
     "rft_lv": "RFT(LV)",
+    "star": "STaR (single turn)",
     "mucode_r": r"$\mu$Code-R",
 }
 SELECTOR_LABELS = {"random": "random", "verifier": "learned verifier", "public": "public tests",
