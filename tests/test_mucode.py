@@ -332,7 +332,7 @@ def test_the_demo_mucode_study_is_valid(with_mucode):
 
 
 @pytest.mark.parametrize("mutate, message", [
-    (lambda s: s.update(methods=["mucode", "star"]), r"studies\.mucode\.methods: unknown µCode method 'star'"),
+    (lambda s: s.update(methods=["mucode", "sft"]), r"studies\.mucode\.methods: unknown µCode method 'sft'"),
     (lambda s: s.update(methods=["multi_star"]), r"must include 'mucode'"),
     (lambda s: s.update(eval_datasets=["toy_math"]), r"studies\.mucode\.eval_datasets: 'toy_math' is a math dataset"),
     (lambda s: s.update(dataset="nosuch"), r"studies\.mucode\.dataset: unknown dataset 'nosuch'"),
