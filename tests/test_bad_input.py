@@ -175,7 +175,7 @@ OPTION_CASES = [
     (["mbpp", "--source", "mbpp.jsonl", "--option", "split=dev"], "unknown MBPP split 'dev'; known: all, prompt, test, validation, train"),
     (["math500", "--source", "m.jsonl", "--option", "levels"], "--option expects key=value, got 'levels'"),
     (["math500", "--source", "m.jsonl", "--option", "levels=[1,"], "--option levels=[1,: the value is not valid YAML"),
-    (["gsm8k"], "unknown dataset 'gsm8k'; known: humaneval, math-train, math500"),
+    (["gsm8k"], "unknown dataset 'gsm8k'; known: humaneval, humaneval-plus, math-train, math500"),
 ]
 
 

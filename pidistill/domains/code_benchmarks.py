@@ -1,8 +1,15 @@
-"""HumanEval, MBPP (full and sanitized) and MBPP+ as problem records.
+"""HumanEval, HumanEval+, MBPP (full and sanitized) and MBPP+ as problem records.
 
 Each loader takes ``source``: a local raw file exactly as its authors publish it, or None to read
 the Hugging Face hub through ``datasets``. Public tests follow muCode: HumanEval's first docstring
 example, MBPP's ``test_list[0]``. The verdict uses every test; feedback may quote public ones only.
+
+HumanEval+ and MBPP+ (EvalPlus) as released (the hub's ``evalplus/humanevalplus`` and
+``evalplus/mbppplus``): each record's ``test`` is EvalPlus's test program, the base and the extra
+("plus") inputs with the expected outputs of the reference solution and EvalPlus's float-tolerant
+``assertion``; it is the problem's private test program, as in muCode's MBPP+/HumanEval+ rows. MBPP+'s
+older git snapshot (``../shared/datasets/MbppPlus.jsonl``: ``assertion``, ``base_input``,
+``plus_input``, no expected outputs) is judged on its ``assertion`` lines only.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ _HUB = {
     "mbpp": ("google-research-datasets/mbpp", "full"),
     "mbpp-sanitized": ("google-research-datasets/mbpp", "sanitized"),
     "mbpp-plus": ("evalplus/mbppplus", None),
+    "humaneval-plus": ("evalplus/humanevalplus", None),
 }
 FORMATS = {
     "humaneval": RawFormat("HumanEval", {"task_id": STR, "prompt": STR, "canonical_solution": STR, "test": STR,
@@ -31,16 +39,29 @@ FORMATS = {
                                 {"prompt": STR, "text": STR, "test_imports": LIST_OF_STR}, "task_id", nonempty=("test_list",)),
     "mbpp-plus": RawFormat("MBPP+", {"task_id": STR, "prompt": STR, "entry_point": STR, "canonical_solution": STR,
                                      "assertion": STR}, {}, "task_id"),
+    # MBPP+ as EvalPlus releases it (the hub's evalplus/mbppplus): the test program with the plus inputs
+    "mbpp-plus-release": RawFormat("MBPP+", {"task_id": INT, "prompt": STR, "code": STR, "test_list": LIST_OF_STR,
+                                             "test": STR}, {"source_file": STR, "test_imports": LIST_OF_STR},
+                                   "task_id", nonempty=("test_list",)),
 }
+FORMATS["humaneval-plus"] = RawFormat("HumanEval+", FORMATS["humaneval"].required, {}, "task_id")
 
 
-def _read_rows(source: str | None, name: str, revision: str | None = None) -> list[dict]:
-    """The raw records of dataset ``name``, each checked against its published layout."""
+def _read_rows(source: str | None, name: str, revision: str | None = None,
+               layouts: tuple[str, ...] | None = None) -> list[dict]:
+    """The raw records of dataset ``name``, each checked against its published layout (with
+    ``layouts``, the first of them whose fields the first record has: one dataset, two releases)."""
     if source is None:
         repo = _HUB[name][0]
-        located = [(f"hub dataset {repo}, row {n}", r) for n, r in enumerate(_hub_rows(name, revision), start=1)]
-        return [r for _, r in check_records(f"hub dataset {repo}", located, FORMATS[name])]
-    return [r for _, r in check_records(str(source), read_records(source), FORMATS[name])]
+        where = f"hub dataset {repo}"
+        located = [(f"{where}, row {n}", r) for n, r in enumerate(_hub_rows(name, revision), start=1)]
+    else:
+        where, located = str(source), list(read_records(source))
+    fmt = FORMATS[name]
+    if layouts and located:
+        first = located[0][1]
+        fmt = next((FORMATS[k] for k in layouts if set(FORMATS[k].required) <= set(first)), FORMATS[layouts[-1]])
+    return [r for _, r in check_records(where, located, fmt)]
 
 
 def _hub_rows(name: str, revision: str | None = None) -> list[dict]:
@@ -96,7 +117,18 @@ def docstring_example(prompt: str, entry_point: str) -> str | None:
 
 @dataset_loader("humaneval")
 def load_humaneval(source: str | None = None, *, limit: int | None = None, revision: str | None = None) -> list[Problem]:
-    rows = _read_rows(source, "humaneval", revision)
+    return _humaneval_problems(_read_rows(source, "humaneval", revision), "humaneval", limit)
+
+
+@dataset_loader("humaneval-plus")
+def load_humaneval_plus(source: str | None = None, *, limit: int | None = None,
+                        revision: str | None = None) -> list[Problem]:
+    """HumanEval+ (EvalPlus): HumanEval's 164 prompts, its ``test`` the check program with EvalPlus's
+    base and plus inputs (the private tests); the public test is the docstring example, as HumanEval's."""
+    return _humaneval_problems(_read_rows(source, "humaneval-plus", revision), "humaneval-plus", limit)
+
+
+def _humaneval_problems(rows: list[dict], benchmark: str, limit: int | None) -> list[Problem]:
     out = []
     for r in rows[: int(limit) if limit else None]:
         public = docstring_example(r["prompt"], r["entry_point"])
@@ -109,7 +141,7 @@ def load_humaneval(source: str | None = None, *, limit: int | None = None, revis
             code_prefix=r["prompt"],
             test_program=r["test"],
             public_tests=[public] if public else [],
-            meta={"benchmark": "humaneval", "canonical_solution": r["canonical_solution"]},
+            meta={"benchmark": benchmark, "canonical_solution": r["canonical_solution"]},
         ))
     return out
 
@@ -199,13 +231,15 @@ def load_mbpp_sanitized(source: str | None = None, split: str | None = "all", *,
 
 @dataset_loader("mbpp-plus")
 def load_mbpp_plus(source: str | None = None, *, revision: str | None = None) -> list[Problem]:
-    """MBPP+ (EvalPlus) tasks, judged on the ``assertion`` tests of each record.
-
-    The extra EvalPlus inputs (``base_input``/``plus_input``) are kept in ``meta`` but not used:
-    judging them like EvalPlus needs its per-task input type restoration and special oracles,
-    which this loader does not reimplement (see docs/code-verifier.md).
-    """
-    rows = _read_rows(source, "mbpp-plus", revision)
+    """MBPP+ (EvalPlus). As released (the hub's default, fields ``test``, ``test_list``, ``code``):
+    the private tests are the record's test program, base and plus inputs (``_mbpp_plus_release``).
+    The older git snapshot (fields ``assertion``, ``base_input``, ``plus_input``) is judged on its
+    ``assertion`` lines: it has the plus inputs but not their expected outputs, and computing them
+    like EvalPlus needs its per-task input type restoration and special oracles, which this loader
+    does not reimplement (see docs/code-verifier.md)."""
+    rows = _read_rows(source, "mbpp-plus", revision, layouts=("mbpp-plus-release", "mbpp-plus"))
+    if rows and "test" in rows[0] and "assertion" not in rows[0]:
+        return [_mbpp_plus_release(r) for r in sorted(rows, key=lambda r: int(r["task_id"]))]
     out = []
     for r in rows:
         tests = [line for line in r["assertion"].replace("\r\n", "\n").split("\n") if line.strip()]
@@ -225,6 +259,23 @@ def load_mbpp_plus(source: str | None = None, *, revision: str | None = None) ->
                   "n_plus_inputs": len(_maybe_json(r.get("plus_input")))},
         ))
     return out
+
+
+def _mbpp_plus_release(r: dict) -> Problem:
+    """One record of MBPP+ as EvalPlus releases it: the private tests are its test program (base and
+    plus inputs, the reference's outputs); the public test and the prompt's test are ``test_list[0]``."""
+    imports = "\n".join(r.get("test_imports") or [])
+    public = r["test_list"][0]
+    return Problem(
+        id=f"Mbpp/{int(r['task_id'])}",  # the ids of EvalPlus's own files
+        domain="code",
+        prompt=_mbpp_prompt(r["prompt"].strip().strip("'\"").strip(), r["test_list"]),
+        solution=r["code"].replace("\r\n", "\n"),
+        entry_point=entry_point_of(public, r["code"]),
+        test_program=r["test"].replace("\r\n", "\n"),
+        public_tests=[public],
+        meta={"benchmark": "mbpp-plus", "release": True, "judge_prelude": imports, "candidate_prelude": imports},
+    )
 
 
 def _maybe_json(value):

@@ -17,6 +17,7 @@ LOADERS: dict[str, str] = {
     "toy_code": "pidistill.domains.toy:load_toy_code",
     "toy_formal": "pidistill.domains.toy_formal:load_toy_formal",
     "humaneval": "pidistill.domains.code_benchmarks:load_humaneval",
+    "humaneval-plus": "pidistill.domains.code_benchmarks:load_humaneval_plus",
     "mbpp": "pidistill.domains.code_benchmarks:load_mbpp",
     "mbpp-sanitized": "pidistill.domains.code_benchmarks:load_mbpp_sanitized",
     "mbpp-plus": "pidistill.domains.code_benchmarks:load_mbpp_plus",
