@@ -71,16 +71,27 @@ def test_the_lock_satisfies_its_in_file(name):
         assert req.specifier.contains(pins[key][1], prereleases=True), f"envs/{name}.txt: {pins[key]} violates {req}"
 
 
-@pytest.mark.network
-@pytest.mark.parametrize("name", LOCKS)
-def test_the_lock_resolves_to_itself(name):
-    """pip's resolver, given the lock alone, installs exactly the lock: every requirement of every
-    pinned distribution is pinned, compatibly, and nothing else gets pulled. Resolution only
-    (--dry-run): pip reads the CUDA wheels' metadata without downloading them."""
+@pytest.fixture(scope="module")
+def resolutions():
+    """Every lock resolved by pip, all at once (each is a pip process that mostly waits on the index)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     reason = index_unreachable()
     if reason:
         pytest.skip(reason)
-    report = lock.resolve(["-r", str(ENVS / f"{name}.txt")])
+    pool = ThreadPoolExecutor(len(LOCKS))
+    futures = {name: pool.submit(lock.resolve, ["-r", str(ENVS / f"{name}.txt")]) for name in LOCKS}
+    yield futures
+    pool.shutdown()
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("name", LOCKS)
+def test_the_lock_resolves_to_itself(name, resolutions):
+    """pip's resolver, given the lock alone, installs exactly the lock: every requirement of every
+    pinned distribution is pinned, compatibly, and nothing else gets pulled. Resolution only
+    (--dry-run): pip reads the CUDA wheels' metadata without downloading them."""
+    report = resolutions[name].result()
     resolved = lock.report_pins(report)
     pinned = lock.read_lock(ENVS / f"{name}.txt")
     assert {k: v[1] for k, v in resolved.items()} == {k: v[1] for k, v in pinned.items()}
