@@ -17,7 +17,7 @@ CORES ?= 2
 ENVS ?= .envs
 CLUSTER_ENVS := vllm
 
-.PHONY: demo demo-formal demo-mucode test install cluster lock latex coq slurm lint bench clean
+.PHONY: demo test install cluster lock latex coq slurm lint bench clean
 
 # A venv from a lock: torch first and on its own, at the lock's version, so no other package pulls a
 # different (CUDA) build of it; then the whole lock. $(1) venv directory, $(2) lock file.
@@ -77,15 +77,6 @@ slurm:
 
 demo: install latex coq
 	$(BIN)/snakemake --cores $(CORES) all
-	@echo "The paper: results/paper/pidistill.pdf"
-
-# The demo with the formal studies (config/formal.yaml: the Lean hierarchy on toy Coq proofs), ~13 min.
-demo-formal: install latex coq
-	$(BIN)/snakemake --cores $(CORES) all --configfile config/formal.yaml
-	@echo "The paper: results/paper/pidistill.pdf"
-
-demo-mucode: install latex
-	$(BIN)/snakemake --cores $(CORES) all --configfile config/mucode.yaml
 	@echo "The paper: results/paper/pidistill.pdf"
 
 # The unit and integration tests one after another (some time out on purpose: they want the CPU to

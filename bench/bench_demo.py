@@ -1,6 +1,6 @@
 """Time the demo DAG end to end and per stage (from Snakemake's benchmark files).
 
-    .venv/bin/python bench/bench_demo.py [--cores 2] [--keep DIR] [--configfile config/formal.yaml]
+    .venv/bin/python bench/bench_demo.py [--cores 2] [--keep DIR] [--configfile EXTRA.yaml]
 
 Runs `snakemake --cores N all` on the demo config in a scratch copy of the repository, then reads
 every benchmark TSV the heavy rules wrote and every log's timestamps are not needed: per-rule job
@@ -55,7 +55,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--keep", help="run in this directory and keep it")
-    parser.add_argument("--configfile", help="a config given after the demo's (config/formal.yaml: the formal studies)")
+    parser.add_argument("--configfile", help="a config given after the demo's (e.g. one that switches studies off)")
     args = parser.parse_args()
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="pidistill-bench-"))
     work.mkdir(parents=True, exist_ok=True)

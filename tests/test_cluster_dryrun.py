@@ -151,5 +151,5 @@ def test_demo_job_set_matches_dry_run():
     for rule, _, _ in jobs(proc.stdout + proc.stderr):
         counts[rule] = counts.get(rule, 0) + 1
     expected = sharing_report(load_config(REPO / "config" / "config.yaml"))["shared"]
-    # (the demo has no diagnoses: the formal studies are off in it)
+    # (the formal study's diagnoses included)
     assert {r: counts.get(r, 0) for r in GENERATION_RULES} == {r: expected.get(r, 0) for r in GENERATION_RULES}
