@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from pidistill.aggregate import condition_summary, run_rows
-from pidistill.config import ConfigError, Run, derived_sources, run_studies, validate_config
+from pidistill.config import ConfigError, Run, derived_sources, mucode_studies, run_studies, validate_config
 from pidistill.derived import (amortized_rows, band_statement, benchmark_rule, cost_rows, domain_rows, level_rows,
                                lr_rows, read_benchmark, scale_points)
 from pidistill.domains import toy_math
@@ -290,7 +290,8 @@ def demo(repo):
 def test_derived_studies_validate_and_default_their_sources(demo, repo):
     validate_config(demo)
     assert "amortized" not in run_studies(demo) and "lr_sweep" in run_studies(demo)
-    assert derived_sources(demo, "cost") == sorted(run_studies(demo))
+    assert derived_sources(demo, "cost") == sorted([*run_studies(demo), *mucode_studies(demo)])
+    assert "mucode" in derived_sources(demo, "cost")
     assert derived_sources(demo, "amortized") == ["iterative"]
     paper = yaml.safe_load((repo / "config" / "paper.yaml").read_text())
     validate_config(paper)

@@ -387,8 +387,12 @@ def test_the_cost_table_counts_every_heavy_mucode_job(with_mucode):
 
     cfg = validate_config(copy.deepcopy(with_mucode))
     files = benchmark_files(cfg, "mucode", "results")
-    # 2 iterations x (rollouts, verifier, 5 generators) + (base + 2 x 5 policies) x 1 dataset + the tiny model
-    assert len(files) == 2 * 7 + 11 + 1
+    study = cfg["studies"]["mucode"]
+    methods, iterations = len(study["methods"]), study["iterations"]
+    datasets = len(study["eval_datasets"])
+    # per iteration: rollouts, verifier and a generator per method; the base and every iteration's
+    # policies evaluated on each evaluation set; the tiny model
+    assert len(files) == iterations * (2 + methods) + (1 + iterations * methods) * datasets + 1
     assert {benchmark_rule(f) for f in files} == {"sample_rollouts", "train_verifier", "train_generator",
                                                   "evaluate_mucode", "pretrain_demo_model"}
     assert all(benchmark_rule(f) in GPU_RULES for f in files if "pretrain" not in f)
