@@ -63,6 +63,14 @@ def _check_references(config: dict) -> None:
             for k in ds[section].get("k", []):
                 if k > n:
                     raise ConfigError(f"config key datasets.{name}.{section}.k: pass@{k} needs k <= n = {n}")
+        skeletons = ds.get("skeletons")
+        if skeletons is not None:
+            where = f"config key datasets.{name}.skeletons"
+            if ds["domain"] != "formal":
+                raise ConfigError(f"{where}: proof skeletons are for formal datasets; {name!r} is {ds['domain']}")
+            if skeletons["model"] not in config["models"]:
+                raise ConfigError(f"{where}.model: unknown model {skeletons['model']!r}")
+            _check_prompt(f"{where}.prompt", skeletons["prompt"], ("prompt",))
     for name, model in config["models"].items():
         if model["source"] == "pretrain" and "pretrain" not in model:
             raise ConfigError(f"config key models.{name}.pretrain: required when source is 'pretrain'")
@@ -177,6 +185,31 @@ def _check_formal_checker(config: dict, runs: dict) -> None:
                                   f"{sname!r} uses dataset {dataset!r} ({loader}), written against another Mathlib")
 
 
+def _check_prompt(where: str, prompt: str, fields: tuple[str, ...]) -> None:
+    """A prompt template fills exactly ``fields`` (``{field}``; literal braces doubled)."""
+    import string
+
+    try:
+        named = {f for _, f, _, _ in string.Formatter().parse(prompt) if f is not None}
+    except ValueError as e:
+        raise ConfigError(f"{where}: {e} (write a literal brace as {{{{ or }}}})") from None
+    if named != set(fields):
+        raise ConfigError(f"{where}: must contain {', '.join('{' + f + '}' for f in fields)} and no other field, "
+                          f"has {sorted(named) or 'none'}")
+
+
+# loaders whose records carry no proof skeleton (meta.skeleton): the skeleton PI needs a source
+_NO_SKELETONS = ("minif2f-deepseek", "minif2f-lean4")
+
+
+def _check_skeletons(config: dict, where: str, study: dict) -> None:
+    ds = config["datasets"][study["dataset"]]
+    if ds["loader"] in _NO_SKELETONS and "skeletons" not in ds:
+        raise ConfigError(f"{where}: the skeleton PI needs a skeleton per problem, and dataset {study['dataset']!r} "
+                          f"({ds['loader']}) has none: name a skeleton source, datasets.{study['dataset']}.skeletons: "
+                          "{model, prompt} (pidistill/skeletons.py)")
+
+
 def _check_method(config: dict, name: str, sname: str, study: dict, domain: str) -> None:
     """A method's pieces fit together and fit the study's dataset (see pidistill/methods.py)."""
     from pidistill.methods import method_source, method_trainer
@@ -194,6 +227,8 @@ def _check_method(config: dict, name: str, sname: str, study: dict, domain: str)
         raise ConfigError(f"{where}: pi, k and the retry wording belong to retry sources; the source is {src['kind']!r}")
     if pi == "skeleton" and domain != "formal":
         raise ConfigError(f"{where}.pi: 'skeleton' needs a formal dataset, but study {sname!r} uses {study['dataset']!r} ({domain})")
+    if pi == "skeleton":
+        _check_skeletons(config, f"{where}.pi", study)
     for key in ("model", "hint_model", "diagnosis_model"):
         if key in src and src[key] not in config["models"]:
             raise ConfigError(f"{where}.source.{key}: unknown model {src[key]!r}")
@@ -222,6 +257,8 @@ def _check_opsd(config: dict, name: str, sname: str, study: dict, domain: str, s
     if settings.privileged == "tests" and domain != "code":
         raise ConfigError(f"{where}.train.privileged: 'tests' needs a code dataset, but study {sname!r} uses "
                           f"{study['dataset']!r} ({domain})")
+    if settings.privileged == "skeleton":
+        _check_skeletons(config, f"{where}.train.privileged", study)
     try:
         settings.template_for(domain)
     except ValueError as e:

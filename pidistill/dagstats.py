@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections import Counter
 
 from pidistill.config import Run, method_settings, policy_lineage, policy_method, policy_parent, run_studies, study_runs
-from pidistill.methods import diagnosis_key, hint_key, method_source, method_trainer, source_id
+from pidistill.methods import diagnosis_key, hint_key, method_source, method_trainer, skeleton_key, source_id
 
 GENERATION_RULES = ("sample_first_attempts", "sample_retries", "sample_extra_attempts", "sample_hints", "sample_diagnoses",
-                    "assign_pi_donors", "sample_evaluation", "verify_samples", "build_sft_pairs", "build_opsd_prompts",
+                    "sample_skeletons", "check_skeletons", "assign_pi_donors", "sample_evaluation", "verify_samples", "build_sft_pairs", "build_opsd_prompts",
                     "train_adapter", "evaluate_policy")
 
 
@@ -40,7 +40,18 @@ def _source_jobs(config: dict, run: Run, parent: str, method: str) -> set[tuple[
         jobs.add(("sample_hints", f"{run.dataset}/seed{run.seed}/{hint_key(src)}"))
     if src.get("pi") == "diagnosis":
         jobs.add(("sample_diagnoses", f"{run.run_dir}/{parent}/diagnoses/{diagnosis_key(src)}"))
+    if src.get("pi") == "skeleton":
+        jobs |= _skeleton_jobs(config, run)
     return jobs
+
+
+def _skeleton_jobs(config: dict, run: Run) -> set[tuple[str, str]]:
+    """The outlines of the dataset's skeleton source and their check (none: its problems carry theirs)."""
+    spec = config["datasets"][run.dataset].get("skeletons")
+    if spec is None:
+        return set()
+    d = f"{run.dataset}/seed{run.seed}/{skeleton_key(spec)}"
+    return {("sample_skeletons", d), ("check_skeletons", d)}
 
 
 def job_keys(run: Run, config: dict) -> set[tuple[str, str]]:
@@ -52,8 +63,11 @@ def job_keys(run: Run, config: dict) -> set[tuple[str, str]]:
         jobs |= _source_jobs(config, run, parent, policy_method(child))
         d = f"{prefix}/{child}"
         jobs |= {("build_sft_pairs", d), ("train_adapter", d)}
-        if method_trainer(method_settings(config, policy_method(child))) == "opsd":
+        settings = method_settings(config, policy_method(child))
+        if method_trainer(settings) == "opsd":
             jobs.add(("build_opsd_prompts", d))
+            if settings["train"].get("privileged") == "skeleton":
+                jobs |= _skeleton_jobs(config, run)
     return jobs
 
 
@@ -84,6 +98,8 @@ def _benchmark_file(results: str, rule: str, key: str) -> str:
         return f"{results}/hints/{key}/benchmarks/sample_hints.tsv"
     if rule == "sample_diagnoses":
         return f"{results}/runs/{key}/benchmarks/sample_diagnoses.tsv"
+    if rule == "sample_skeletons":
+        return f"{results}/skeletons/{key}/benchmarks/sample_skeletons.tsv"
     return f"{results}/runs/{key}/benchmarks/{rule}.tsv"
 
 
@@ -105,8 +121,10 @@ def benchmark_files(config: dict, study: str, results: str) -> list[str]:
         files |= set(mucode_benchmark_files(config, study, results))
     for run in study_runs(config, study) if config["studies"][study]["kind"] != "mucode" else []:
         for rule, key in job_keys(run, config):
-            if rule in BENCHMARKED_RULES or rule in ("sample_hints", "sample_diagnoses"):
+            if rule in BENCHMARKED_RULES or rule in ("sample_hints", "sample_diagnoses", "sample_skeletons"):
                 files.add(_benchmark_file(results, rule, key))
+            if rule == "sample_skeletons":
+                models.add(config["datasets"][run.dataset]["skeletons"]["model"])
         for child in policy_lineage(run.policy):
             src = method_source(method_settings(config, policy_method(child)))
             models |= {src[k] for k in ("model", "hint_model", "diagnosis_model") if src.get(k)}

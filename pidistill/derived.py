@@ -302,6 +302,7 @@ def method_rows(summaries: dict, specs: dict, overlaps: dict, band: Sequence[flo
 # ---- cost ---------------------------------------------------------------------------------------
 
 GPU_RULES = ("sample_first_attempts", "sample_retries", "sample_extra_attempts", "sample_hints", "sample_diagnoses",
+             "sample_skeletons",
              "sample_evaluation", "train_adapter", "sample_rollouts", "train_verifier", "train_generator",
              "evaluate_mucode")
 

@@ -116,6 +116,12 @@ def hint_key(src: dict) -> str:
     return f"{src['hint_model']}-{hashlib.sha256(src['hint_prompt'].encode()).hexdigest()[:8]}"
 
 
+def skeleton_key(spec: dict) -> str:
+    """The name of the skeletons of a dataset's skeleton source (``datasets.<name>.skeletons``): its
+    model and prompt (a change of either is a new directory, not an overwrite)."""
+    return f"{spec['model']}-{hashlib.sha256(spec['prompt'].encode()).hexdigest()[:8]}"
+
+
 def diagnosis_key(src: dict) -> str:
     """The name of the diagnoses file a failure-diagnosis source reads (under its policy's run):
     its diagnosis model and prompt."""

@@ -29,6 +29,7 @@ WHAT = {
     "attempt verdicts": "verdicts of sampled attempts (`pidistill verify` output for what `pidistill sample` or "
                         "`pidistill retry` wrote), whose records carry id, attempt, completion and passed",
     "pairs": "an SFT pairs file, as `pidistill pairs` writes",
+    "skeletons": "a skeletons file (id, skeleton, reason per line), as the check_skeletons rule writes",
     "OPSD prompts": "an OPSD prompts file (id, prompt, privileged_context per line), as the build_opsd_prompts rule writes",
 }
 

@@ -152,6 +152,21 @@ def sample_hints(
     return [{**row, "completion": c} for row, c in zip(rows, completions)]
 
 
+def sample_outlines(backend: GenerationBackend, problems: Sequence[Problem], prompt: str, seed: int,
+                    sampling: SamplingSettings) -> list[dict]:
+    """One proof outline per problem from a dataset's skeleton model (``prompt`` with ``{prompt}``
+    the problem's), in problem-id order, each with its own request seed (pidistill/skeletons.py)."""
+    requests, rows = [], []
+    for p in sorted(problems, key=lambda p: p.id):
+        message = prompt.format(prompt=p.prompt)
+        r = GenerationRequest(f"{p.id}#0", ({"role": "user", "content": message},),
+                              request_seed(seed, "skeleton", p.id, 0))
+        requests.append(r)
+        rows.append({"id": p.id, "attempt": 0, "seed": r.seed, "stage": "skeleton", "skeleton_prompt": message})
+    completions = backend.generate(requests, sampling) if requests else []
+    return [{**row, "completion": c} for row, c in zip(rows, completions)]
+
+
 def sample_diagnoses(
     backend: GenerationBackend, problems: Sequence[Problem], first_verdicts: Sequence[dict], diagnosis_prompt: str,
     seed: int, sampling: SamplingSettings,

@@ -29,7 +29,15 @@ from pidistill.codedeps import code_files
 from pidistill.dagstats import benchmark_files
 from pidistill.domains.registry import loader_module
 from pidistill.generation import backend_module
-from pidistill.methods import diagnosis_key, hint_key, method_filter, method_source, method_trainer, source_id
+from pidistill.methods import (
+    diagnosis_key,
+    hint_key,
+    method_filter,
+    method_source,
+    method_trainer,
+    skeleton_key,
+    source_id,
+)
 from pidistill.verifiers import domain_settings, verifier_module
 
 validate_config(config)
@@ -186,6 +194,29 @@ def diagnoses_file(wildcards, src):
     return f"{run_dir(wildcards)}/{wildcards.parent}/diagnoses/{diagnosis_key(src)}/diagnoses.jsonl"
 
 
+SKELETONS = {skeleton_key(ds["skeletons"]): ds["skeletons"] for ds in config["datasets"].values() if "skeletons" in ds}
+
+
+def skeletons_file(wildcards):
+    """The checked skeletons of the dataset's skeleton source (rule check_skeletons); nothing for a
+    dataset whose problems carry their own (meta.skeleton)."""
+    spec = config["datasets"][wildcards.dataset].get("skeletons")
+    if spec is None:
+        return {}
+    return {"skeletons": f"{R}/skeletons/{wildcards.dataset}/seed{wildcards.seed}/{skeleton_key(spec)}/skeletons.jsonl"}
+
+
+def skeleton_spec(wildcards):
+    return SKELETONS[wildcards.skeleton]
+
+
+def opsd_skeleton_inputs(wildcards):
+    """The checked skeletons an OPSD method with the skeleton PI reads."""
+    if method_settings(config, wildcards.method)["train"].get("privileged") != "skeleton":
+        return {}
+    return skeletons_file(wildcards)
+
+
 def retry_extra_inputs(wildcards):
     """The PI assignment (wrong answer, shuffled tests), the hints file or the diagnoses of the
     policy's failed attempts (rule sample_diagnoses) a retry source reads."""
@@ -196,6 +227,8 @@ def retry_extra_inputs(wildcards):
         return {"hints": hints_file(wildcards, src)}
     if src["pi"] == "diagnosis":
         return {"diagnoses": diagnoses_file(wildcards, src)}
+    if src["pi"] == "skeleton":
+        return skeletons_file(wildcards)
     return {}
 
 

@@ -82,6 +82,36 @@ rule sample_hints:
 
 # The failure-diagnosis PI: the diagnosis model reads each failed first attempt of the policy with
 # the verifier's feedback on it and writes a diagnosis, which the policy's retry then carries.
+rule sample_skeletons:
+    input:
+        model=lambda wildcards: model_files(skeleton_spec(wildcards)["model"]),
+        model_provenance=lambda wildcards: MODEL_PROVENANCE.format(model=skeleton_spec(wildcards)["model"]),
+        problems=lambda wildcards: split_file(wildcards, "train"),
+        code=code("scripts/sample_skeletons.py", backend_module(BACKEND)),
+    output:
+        f"{R}/skeletons/{{dataset}}/seed{{seed}}/{{skeleton}}/outlines.jsonl",
+    log:
+        f"{R}/skeletons/{{dataset}}/seed{{seed}}/{{skeleton}}/logs/sample_skeletons.log",
+    benchmark:
+        f"{R}/skeletons/{{dataset}}/seed{{seed}}/{{skeleton}}/benchmarks/sample_skeletons.tsv"
+    conda:
+        GENERATION_ENV
+    threads: threads_heavy()
+    resources:
+        gpu=1,
+    params:
+        environment=GENERATION_VENV,
+        model=lambda wildcards: model_path(skeleton_spec(wildcards)["model"]),
+        chat_template_kwargs=lambda wildcards: config["models"][skeleton_spec(wildcards)["model"]].get(
+            "chat_template_kwargs", {}
+        ),
+        skeleton_prompt=lambda wildcards: skeleton_spec(wildcards)["prompt"],
+        sampling=lambda wildcards: retry_sampling(config, wildcards.dataset),
+        generation=GENERATION,
+    script:
+        "../scripts/sample_skeletons.py"
+
+
 rule sample_diagnoses:
     input:
         model=lambda wildcards: model_files(diagnosis_spec(wildcards)["model"]),

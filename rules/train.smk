@@ -30,6 +30,7 @@ rule build_opsd_prompts:
     input:
         check_round,
         unpack(candidate_inputs),
+        unpack(opsd_skeleton_inputs),
         problems=lambda wildcards: split_file(wildcards, "train"),
         first_verdicts=f"{RUNS}/{{parent}}/first_attempts.verdicts.jsonl",
         code=code("scripts/build_opsd_prompts.py"),

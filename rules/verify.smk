@@ -21,6 +21,28 @@ rule verify_samples:
         "../scripts/verify_samples.py"
 
 
+# A skeleton source's outlines, judged as outlines (pidistill/skeletons.py): the ones that check with
+# their holes are the dataset's skeleton PI.
+rule check_skeletons:
+    input:
+        outlines=f"{R}/skeletons/{{dataset}}/seed{{seed}}/{{skeleton}}/outlines.jsonl",
+        problems=lambda wildcards: split_file(wildcards, "train"),
+        code=lambda wildcards: code("scripts/check_skeletons.py", verifier_module(domain_of(wildcards))),
+        lean_server=lambda wildcards: lean_server_installation(domain_of(wildcards)),
+    output:
+        f"{R}/skeletons/{{dataset}}/seed{{seed}}/{{skeleton}}/skeletons.jsonl",
+    log:
+        f"{R}/skeletons/{{dataset}}/seed{{seed}}/{{skeleton}}/logs/check_skeletons.log",
+    conda:
+        "../envs/cpu.yaml"
+    threads: config.get("verifier", {}).get("workers", 1)
+    params:
+        environment="main",
+        verifier=lambda wildcards: domain_settings(config.get("verifier"), domain_of(wildcards)),
+    script:
+        "../scripts/check_skeletons.py"
+
+
 # The Lean checker each formal verification job starts (verifier.lean_server): kimina-lean-server,
 # elan, the variant's Mathlib and REPL at the versions envs/lean-server.toml pins, installed once into
 # the prefix (on the filesystem the nodes share). A localrule: the submit host reaches the network

@@ -6,11 +6,16 @@ import _repo  # noqa: F401  (this checkout's pidistill on sys.path)
 from pidistill.io import write_jsonl
 from pidistill.opsd import OPSDSettings, training_rows
 from pidistill.problems import index_problems, read_problems
-from pidistill.records import RETRY_SOURCE, read_verdicts
+from pidistill.records import RETRY_SOURCE, read_rows, read_verdicts
+from pidistill.skeletons import SKELETON, with_skeletons
 from pidistill.smk import rule_log
 
 with rule_log(snakemake) as log:
     problems = read_problems(snakemake.input.problems)
+    if "skeletons" in snakemake.input.keys():  # the dataset's skeleton source (rule check_skeletons)
+        problems = with_skeletons(problems, read_rows(snakemake.input.skeletons, SKELETON, "skeletons",
+                                                      problems=index_problems(problems),
+                                                      problems_path=snakemake.input.problems))
     index = index_problems(problems)
     first = read_verdicts(snakemake.input.first_verdicts, index, snakemake.input.problems, fields=RETRY_SOURCE)
     candidates = None

@@ -13,6 +13,7 @@ from pidistill.provenance import pinned_revision
 from pidistill.records import RETRY_SOURCE, SAMPLE, read_rows, read_verdicts
 from pidistill.retry import RetrySpec
 from pidistill.sampling import sample_retries, with_token_counts
+from pidistill.skeletons import SKELETON, with_skeletons
 from pidistill.smk import rule_log
 
 with rule_log(snakemake) as log:
@@ -21,6 +22,10 @@ with rule_log(snakemake) as log:
                            pi_template=source.get("pi_template"), gibberish=source.get("gibberish", "XYZZY"),
                            max_chars=source.get("pi_max_chars"))
     problems = read_problems(snakemake.input.problems)
+    if "skeletons" in snakemake.input.keys():  # the dataset's skeleton source (rule check_skeletons)
+        problems = with_skeletons(problems, read_rows(snakemake.input.skeletons, SKELETON, "skeletons",
+                                                      problems=index_problems(problems),
+                                                      problems_path=snakemake.input.problems))
     index = index_problems(problems)
     first = read_verdicts(snakemake.input.first_verdicts, index, snakemake.input.problems, fields=RETRY_SOURCE)
     donors = read_json(snakemake.input.donors)["donors"] if "donors" in snakemake.input.keys() else None

@@ -16,7 +16,8 @@ from pidistill.dagstats import GENERATION_RULES, sharing_report
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
-GPU_RULES = {"sample_first_attempts", "sample_retries", "sample_extra_attempts", "sample_hints", "sample_diagnoses", "sample_evaluation",
+GPU_RULES = {"sample_first_attempts", "sample_retries", "sample_extra_attempts", "sample_hints", "sample_diagnoses",
+             "sample_skeletons", "sample_evaluation",
              "train_adapter", "sample_rollouts", "train_verifier", "train_generator", "evaluate_mucode"}
 DERIVED_RULES = {"amortized": ["tabulate_amortized"], "levels": ["tabulate_levels"],
                  "scale": ["plot_scale", "tabulate_scale"], "domains": ["tabulate_domains"], "cost": ["tabulate_cost"],
@@ -74,6 +75,18 @@ def test_job_counts_match_the_studies(dryrun):
     assert "pretrain_demo_model" not in counts  # hub models only
     # one Lean checker installation (verifier.lean_server), which every formal verification job starts
     assert counts["install_lean_server"] == 1 and cfg["verifier"]["lean_server"]["variant"] == "minif2f-deepseek"
+    # miniF2F's skeletons: one outline job and one check per seed of the lean study, whose skeleton
+    # rows (skeleton + retry, skeleton OPSD) both read them
+    assert counts["sample_skeletons"] == counts["check_skeletons"] == len(runs["lean"]["seeds"])
+
+
+def test_skeleton_rows_read_the_checked_skeletons(dryrun):
+    blocks = re.split(r"\n(?=\[.*\d{4}\]\n)", dryrun)
+    readers = [b for b in blocks if re.search(r"^(local)?rule (sample_retries|build_opsd_prompts):", b, re.M)
+               and "skeletons.jsonl" in b]
+    rules = sorted(re.search(r"rule (\w+):", b).group(1) for b in readers)
+    assert rules == ["build_opsd_prompts", "sample_retries"]  # skeleton OPSD's prompts, skeleton + retry's retries
+    assert all("/minif2f/" in b for b in readers)
 
 
 def test_gpu_rules_get_a_gpu_in_the_gpu_partition(dryrun):

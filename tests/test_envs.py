@@ -36,7 +36,7 @@ repo = _load("pidistill_repo", REPO / "scripts" / "_repo.py")  # outside Snakema
 
 LOCKS = lock.names()
 GENERATION_SCRIPTS = ["scripts/sample_attempts.py", "scripts/sample_retries.py", "scripts/sample_extra_attempts.py",
-                      "scripts/sample_hints.py", "scripts/sample_diagnoses.py"]
+                      "scripts/sample_hints.py", "scripts/sample_diagnoses.py", "scripts/sample_skeletons.py"]
 # Modules that run only in the named environment (vLLM is not in main and imported only there).
 ONLY_IN = {"pidistill/generation/vllm_backend.py": "vllm"}
 # Import names that the driver's installed distributions cannot map (not installed in .venv).

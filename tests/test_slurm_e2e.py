@@ -31,7 +31,8 @@ CONFIG = ["--configfile", "config/config.yaml", "tests/configs/slurm.yaml"]
 # Written by the cluster_run fixture: environments.main is a stand-in venv, so the jobs go through
 # scripts/_repo.py's switch to a configured environment as the paper's generation jobs do.
 ENVIRONMENTS = "tests/configs/environments.yaml"
-GPU_RULES = {"sample_first_attempts", "sample_retries", "sample_extra_attempts", "sample_hints", "sample_diagnoses", "sample_evaluation",
+GPU_RULES = {"sample_first_attempts", "sample_retries", "sample_extra_attempts", "sample_hints", "sample_diagnoses",
+             "sample_skeletons", "sample_evaluation",
              "train_adapter"}
 LOCAL_RULES = {"plot_condition_study", "plot_round_study", "tabulate_study", "write_paper_sections", "build_paper",
                "resolve_model", "evaluate_policy", "build_sft_pairs", "build_opsd_prompts", "aggregate_study"}
@@ -105,7 +106,7 @@ def test_every_submitted_rule_ran_once_on_the_cluster(cluster_run):
     expected = {rule: n for rule, n in planned.items() if rule not in LOCAL_RULES | {"all", "paper_inputs"}}
     assert ran == expected
     # the Slurm config's one retry condition runs every GPU rule but the other sources' (samples, hints)
-    assert GPU_RULES - {"sample_extra_attempts", "sample_hints", "sample_diagnoses"} <= set(ran)
+    assert GPU_RULES - {"sample_extra_attempts", "sample_hints", "sample_diagnoses", "sample_skeletons"} <= set(ran)
     assert {"verify_samples", "prepare_dataset"} <= set(ran)
 
 

@@ -92,6 +92,20 @@ def build_file(problem: Problem, proof: str) -> str:
     return f"{file_header(problem)}{problem.meta['statement']}\n{body}\nQed.\nPrint Assumptions {theorem_name(problem)}.\n"
 
 
+def build_outline(problem: Problem, outline: str) -> str:
+    """The file a proof outline is checked as (``pidistill.skeletons``): its holes are ``admit``s,
+    closed by ``Admitted`` (Coq refuses ``Qed`` with goals given up)."""
+    body = "\n".join("  " + line.strip() if line.strip() else "" for line in outline.split("\n"))
+    return f"{file_header(problem)}{problem.meta['statement']}\n{body}\nAdmitted.\n"
+
+
+_ADMIT = re.compile(r"(?<![\w'])admit(?![\w'])")
+
+
+def count_holes(proof: str) -> int:
+    return len(_ADMIT.findall(_COMMENT.sub(" ", proof)))
+
+
 def axioms_of(messages: Sequence[dict], name: str) -> list[str] | None:
     for m in messages:
         data = str(m.get("data", ""))

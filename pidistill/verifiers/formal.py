@@ -169,9 +169,22 @@ def axioms_of(messages: Sequence[dict], name: str) -> list[str] | None:
     return None
 
 
+def lean_outline_file(problem: Problem, outline: str) -> str:
+    """The file a proof outline is checked as (``pidistill.skeletons``): its holes are ``sorry``s."""
+    return f"{file_header(problem)}{problem.meta['statement']}\n{_indent(outline)}\n"
+
+
+_SORRY = re.compile(r"(?<![\w.'])sorry(?![\w'])")
+
+
+def lean_holes(proof: str) -> int:
+    return len(_SORRY.findall(_strip_comments(proof)))
+
+
 @dataclass(frozen=True)
 class Language:
-    """What the verifier does differently per proof language."""
+    """What the verifier does differently per proof language; ``hole`` is the word that leaves a
+    goal open, which an outline (``pidistill.skeletons``) has and a proof may not."""
 
     name: str
     extract_proof: Callable[[Problem, str], tuple[str | None, str]]
@@ -179,9 +192,13 @@ class Language:
     build_file: Callable[[Problem, str], str]
     axioms_of: Callable[[Sequence[dict], str], list[str] | None]
     allowed_axioms: frozenset
+    hole: str
+    count_holes: Callable[[str], int]
+    build_outline: Callable[[Problem, str], str]
 
 
-LEAN4 = Language("lean4", extract_proof, soundness_problems, lean_file, axioms_of, ALLOWED_AXIOMS)
+LEAN4 = Language("lean4", extract_proof, soundness_problems, lean_file, axioms_of, ALLOWED_AXIOMS, "sorry", lean_holes,
+                 lean_outline_file)
 
 
 def language_of(problem: Problem) -> Language:
@@ -192,7 +209,8 @@ def language_of(problem: Problem) -> Language:
         from pidistill.verifiers import coq
 
         return Language("coq", coq.extract_proof, coq.soundness_problems, coq.build_file, coq.axioms_of,
-                        frozenset(problem.meta.get("allowed_axioms", ())))
+                        frozenset(problem.meta.get("allowed_axioms", ())), "admit", coq.count_holes,
+                        coq.build_outline)
     raise ValueError(f"problem {problem.id!r}: meta.language {name!r} (known: lean4, coq)")
 
 
@@ -290,3 +308,57 @@ def verify_batch(items: Sequence[tuple[Problem, str]], settings: VerifierSetting
         v.extra["checker"] = checker.name
         out[i] = v
     return [v for v in out if v is not None]
+
+
+def check_outlines(problems: Sequence[Problem], outlines: Sequence[dict], settings: VerifierSettings,
+                   checker: FormalChecker | None = None) -> list[dict]:
+    """Proof outlines judged as outlines (``pidistill.skeletons``), one record per outline row
+    (``id``, ``completion``), in id order: ``skeleton`` (the outline's tactic text when it is a valid
+    outline, else None), ``reason`` (``ok`` or why not), the checker's status and its errors.
+
+    The file is rebuilt from the dataset's header and statement as for a proof (a restated or
+    weakened theorem is ``statement_changed``); every soundness check of a proof applies except the
+    language's hole; an outline needs at least one hole (``no_hole``: a complete proof is the
+    answer, not an outline); and the checker must accept the file with its holes, without an error.
+    Each distinct file is checked once; a checker that cannot be reached stops the batch."""
+    by_id = {p.id: p for p in problems}
+    out, pending = [], []
+    for row in sorted(outlines, key=lambda r: r["id"]):
+        problem = by_id[row["id"]]
+        language = language_of(problem)
+        record = {"id": row["id"], "skeleton": None, "reason": "", "checker_status": None, "feedback": ""}
+        out.append(record)
+        proof, reason = language.extract_proof(problem, row.get("completion") or "")
+        if proof is None:
+            record["reason"] = reason
+            continue
+        if language.count_holes(proof) == 0:
+            record["reason"] = "no_hole"
+            continue
+        found = [p for p in language.soundness_problems(proof) if p != f"uses `{language.hole}`"]
+        if found:
+            record["reason"], record["feedback"] = "unsound", "; ".join(found)
+            continue
+        pending.append((record, proof, language.build_outline(problem, proof)))
+    if not pending:
+        return out
+    checker = checker or checker_for(settings)
+    files = sorted({code for _, _, code in pending})
+    results = checker.check([(str(k), code) for k, code in enumerate(files)])
+    if len(results) != len(files):
+        raise RuntimeError(f"checker {checker.name} answered {len(results)} results for {len(files)} outlines")
+    lost = [r for r in results if r.status == "server_error"]
+    if lost:
+        raise CheckerUnavailable(f"checker {checker.name}: {len(lost)} of {len(results)} outlines could not be "
+                                 f"checked ({lost[0].detail}); nothing written: fix the checker and rerun the job")
+    by_file = dict(zip(files, results))
+    for record, proof, code in pending:
+        result = by_file[code]
+        errors = [m for m in result.messages if m.get("severity") == "error"]
+        record["checker_status"] = result.status
+        if result.status in ("valid", "sorry") and not errors:
+            record["skeleton"], record["reason"] = proof, "ok"
+        else:
+            record["reason"] = {"timeout": "timeout", "error": "checker_error"}.get(result.status, "checker_failed")
+            record["feedback"] = (_feedback(result.messages) or result.detail)[:MAX_FEEDBACK]
+    return out
