@@ -136,35 +136,33 @@ def sample_resamples(
     return [{**row, "completion": c} for row, c in zip(rows, completions)]
 
 
+def _one_per_problem(backend: GenerationBackend, problems: Sequence[Problem], prompt: str, seed: int,
+                     sampling: SamplingSettings, stage: str) -> list[dict]:
+    """One completion per problem of a model that sees ``prompt`` with ``{prompt}`` the problem's
+    (and nothing else of it), in problem-id order, each request with its own seed."""
+    requests, rows = [], []
+    for p in sorted(problems, key=lambda p: p.id):
+        message = prompt.format(prompt=p.prompt)
+        r = GenerationRequest(f"{p.id}#0", ({"role": "user", "content": message},), request_seed(seed, stage, p.id, 0))
+        requests.append(r)
+        rows.append({"id": p.id, "attempt": 0, "seed": r.seed, "stage": stage, f"{stage}_prompt": message})
+    completions = backend.generate(requests, sampling) if requests else []
+    return [{**row, "completion": c} for row, c in zip(rows, completions)]
+
+
 def sample_hints(
     backend: GenerationBackend, problems: Sequence[Problem], hint_prompt: str, seed: int, sampling: SamplingSettings,
 ) -> list[dict]:
     """One hint per problem from the hint model, which sees ``hint_prompt`` (``{prompt}`` is the
     problem) and never the gold."""
-    requests, rows = [], []
-    for p in sorted(problems, key=lambda p: p.id):
-        message = hint_prompt.format(prompt=p.prompt)
-        r = GenerationRequest(f"{p.id}#0", ({"role": "user", "content": message},),
-                              request_seed(seed, "hint", p.id, 0))
-        requests.append(r)
-        rows.append({"id": p.id, "attempt": 0, "seed": r.seed, "stage": "hint", "hint_prompt": message})
-    completions = backend.generate(requests, sampling) if requests else []
-    return [{**row, "completion": c} for row, c in zip(rows, completions)]
+    return _one_per_problem(backend, problems, hint_prompt, seed, sampling, "hint")
 
 
 def sample_outlines(backend: GenerationBackend, problems: Sequence[Problem], prompt: str, seed: int,
                     sampling: SamplingSettings) -> list[dict]:
     """One proof outline per problem from a dataset's skeleton model (``prompt`` with ``{prompt}``
     the problem's), in problem-id order, each with its own request seed (pidistill/skeletons.py)."""
-    requests, rows = [], []
-    for p in sorted(problems, key=lambda p: p.id):
-        message = prompt.format(prompt=p.prompt)
-        r = GenerationRequest(f"{p.id}#0", ({"role": "user", "content": message},),
-                              request_seed(seed, "skeleton", p.id, 0))
-        requests.append(r)
-        rows.append({"id": p.id, "attempt": 0, "seed": r.seed, "stage": "skeleton", "skeleton_prompt": message})
-    completions = backend.generate(requests, sampling) if requests else []
-    return [{**row, "completion": c} for row, c in zip(rows, completions)]
+    return _one_per_problem(backend, problems, prompt, seed, sampling, "skeleton")
 
 
 def sample_diagnoses(

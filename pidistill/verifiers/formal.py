@@ -269,6 +269,22 @@ def checker_for(settings: VerifierSettings) -> FormalChecker:
                      "(lean-server with verifier.server_url, or coq); no pass rate comes without one")
 
 
+def check_each_file_once(checker: FormalChecker, codes: Sequence[str], what: str) -> dict[str, CheckResult]:
+    """The checker's result for each distinct file of ``codes``, in one batch. n samples of one
+    problem often write the same proof: each file is checked once, and its result is every such
+    sample's (the checker sees nothing but the file). A file the checker could not judge stops the
+    batch (``CheckerUnavailable``): nothing is written for it."""
+    files = sorted(set(codes))
+    results = checker.check([(f"{k}", code) for k, code in enumerate(files)]) if files else []
+    if len(results) != len(files):
+        raise RuntimeError(f"checker {checker.name} answered {len(results)} results for {len(files)} snippets")
+    lost = [r for r in results if r.status == "server_error"]
+    if lost:
+        raise CheckerUnavailable(f"checker {checker.name}: {len(lost)} of {len(results)} {what} could not be checked "
+                                 f"({lost[0].detail}); nothing written: fix the checker and rerun the job")
+    return dict(zip(files, results))
+
+
 def verify_batch(items: Sequence[tuple[Problem, str]], settings: VerifierSettings,
                  checker: FormalChecker | None = None) -> list[Verdict]:
     """Verdicts for (formal problem, completion) pairs, in input order; the proofs that survive the
@@ -290,18 +306,7 @@ def verify_batch(items: Sequence[tuple[Problem, str]], settings: VerifierSetting
             out[i] = Verdict(False, 0.0, "unsound", "; ".join(problems), extracted=proof)
             continue
         where.append((i, proof, language.build_file(problem, proof)))
-    # n samples of one problem often write the same proof: each distinct file is checked once and
-    # its result is every such sample's (the checker sees nothing but the file)
-    files = sorted({code for _, _, code in where})
-    snippets = [(f"{k}", code) for k, code in enumerate(files)]
-    results = checker.check(snippets) if snippets else []
-    if len(results) != len(snippets):
-        raise RuntimeError(f"checker {checker.name} answered {len(results)} results for {len(snippets)} snippets")
-    lost = [r for r in results if r.status == "server_error"]
-    if lost:
-        raise CheckerUnavailable(f"checker {checker.name}: {len(lost)} of {len(results)} proofs could not be checked "
-                                 f"({lost[0].detail}); no verdicts written: fix the checker and rerun the job")
-    by_file = dict(zip(files, results))
+    by_file = check_each_file_once(checker, [code for _, _, code in where], "proofs")
     for i, proof, code in where:
         v = verdict_from(items[i][0], by_file[code])
         v.extracted = proof
@@ -342,16 +347,7 @@ def check_outlines(problems: Sequence[Problem], outlines: Sequence[dict], settin
         pending.append((record, proof, language.build_outline(problem, proof)))
     if not pending:
         return out
-    checker = checker or checker_for(settings)
-    files = sorted({code for _, _, code in pending})
-    results = checker.check([(str(k), code) for k, code in enumerate(files)])
-    if len(results) != len(files):
-        raise RuntimeError(f"checker {checker.name} answered {len(results)} results for {len(files)} outlines")
-    lost = [r for r in results if r.status == "server_error"]
-    if lost:
-        raise CheckerUnavailable(f"checker {checker.name}: {len(lost)} of {len(results)} outlines could not be "
-                                 f"checked ({lost[0].detail}); nothing written: fix the checker and rerun the job")
-    by_file = dict(zip(files, results))
+    by_file = check_each_file_once(checker or checker_for(settings), [code for _, _, code in pending], "outlines")
     for record, proof, code in pending:
         result = by_file[code]
         errors = [m for m in result.messages if m.get("severity") == "error"]
