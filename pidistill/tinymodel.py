@@ -80,6 +80,7 @@ class TinyModelConfig:
     corpus_size: int = 6000
     retry_fraction: float = 0.3
     hint_fraction: float = 0.5
+    feedback_max_chars: int = 160  # the checker's messages in a formal hint, cut as the demo's type-checker PI
     p_correct: dict = field(default_factory=lambda: {"math": 0.5, "code": 0.5})
     init_from: str | None = None  # continue pretraining this model (its architecture and tokenizer)
 
@@ -112,7 +113,7 @@ def build_model(cfg: TinyModelConfig, tokenizer):
 # the toy loader -> the module of its imperfect author (the pretrain rule lists the ones its corpus uses
 # as code, so editing another toy domain does not retrain the model)
 AUTHORS = {"toy_math": "pidistill.domains.toy_math", "toy_code": "pidistill.domains.toy_code",
-           "toy_formal": "pidistill.domains.toy_formal"}
+           "toy_formal": "pidistill.domains.toy_formal_author"}
 
 
 def author_module(loader: str) -> str:
@@ -147,7 +148,10 @@ def corpus_dialogues(domains: dict[str, str], retry_texts: dict[str, str], cfg: 
     A retry dialogue's message is the domain's retry text; in ``hint_fraction`` of them it is
     followed by a peer's hint line (see ``_peer_hint``), so the model has seen retry messages that
     carry extra information of the same reliability as its own attempts, neither always right nor
-    always noise.
+    always noise. In a formal domain whose author reads the checker (``attempt_feedback``), a third
+    of those hints are instead the checker's messages on the first attempt (cut to
+    ``feedback_max_chars``), as the type-checker PI carries them; they are checked in one batch at
+    the end.
     """
     import importlib
 
@@ -155,6 +159,7 @@ def corpus_dialogues(domains: dict[str, str], retry_texts: dict[str, str], cfg: 
     rng = random.Random(cfg.seed)
     names = sorted(domains)
     rows: list[dict] = []
+    checked: dict[str, list[tuple]] = {}  # author module -> (row, item, theorem, first attempt): the checker's word
     while len(rows) < cfg.corpus_size:
         name = names[len(rows) % len(names)]
         module = modules[domains[name]]
@@ -163,7 +168,8 @@ def corpus_dialogues(domains: dict[str, str], retry_texts: dict[str, str], cfg: 
         p = cfg.p_correct[domain]
         render = module.format_answer if domain == "math" else (lambda v: v)
         if domain == "formal":  # a theorem name like the dataset's (toy_<split>_<index>)
-            prompt = module.prompt_for(item, f"toy_{rng.choice(('train', 'test'))}_{rng.randrange(10000):04d}")
+            theorem = f"toy_{rng.choice(('train', 'test'))}_{rng.randrange(10000):04d}"
+            prompt = module.prompt_for(item, theorem)
         else:
             prompt = module.prompt_for(item)
         if rng.random() < cfg.retry_fraction and module.slips(item):
@@ -177,7 +183,10 @@ def corpus_dialogues(domains: dict[str, str], retry_texts: dict[str, str], cfg: 
                 second = module.author_attempt(item, rng, p, avoid=first if domain == "math" else first_text)
             message = retry_texts[domain]
             if rng.random() < cfg.hint_fraction:
-                message += "\n" + _peer_hint(module, item, rng, p)
+                if hasattr(module, "attempt_feedback") and rng.random() < 1 / 3:
+                    checked.setdefault(domains[name], []).append((len(rows), item, theorem, first_text))
+                else:
+                    message += "\n" + _peer_hint(module, item, rng, p)
             messages = [
                 {"role": "user", "content": prompt},
                 {"role": "assistant", "content": first_text},
@@ -190,6 +199,14 @@ def corpus_dialogues(domains: dict[str, str], retry_texts: dict[str, str], cfg: 
                 {"role": "assistant", "content": render(module.author_attempt(item, rng, p))},
             ]
         rows.append({"messages": messages})
+    from pidistill.retry import DEFAULT_TEMPLATES
+
+    for author, pending in sorted(checked.items()):
+        feedback = modules[author].attempt_feedback([attempt for _, *attempt in pending])
+        for (row, *_), text in zip(pending, feedback):
+            if text.strip():
+                rows[row]["messages"][2]["content"] += "\n" + DEFAULT_TEMPLATES["feedback"].format(
+                    pi=text.strip()[:cfg.feedback_max_chars])
     return rows
 
 

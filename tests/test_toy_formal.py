@@ -3,6 +3,7 @@ checks, that the skeletons are outlines (holes the verifier refuses) and that th
 
 import random
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -62,3 +63,33 @@ def test_the_author_is_right_at_its_rate():
     attempts = [toy_formal.author_attempt(item, rng, 0.3) for _ in range(2000)]
     share = sum(a == item.proof for a in attempts) / len(attempts)
     assert 0.26 < share < 0.34 and set(attempts) - {item.proof} <= set(toy_formal.slips(item))
+
+
+@coq_missing
+def test_the_corpus_has_the_checkers_word_on_the_first_attempt_as_the_type_checker_pi_has():
+    """A third of a formal corpus's hinted retries carry Coq's messages on the slip just made, as
+    the verifier writes them for the type-checker PI (cut to feedback_max_chars); a math corpus is
+    untouched and its author module does not reach the verifier."""
+    from pidistill.codedeps import code_files
+    from pidistill.domains import toy_formal_author
+    from pidistill.retry import DEFAULT_RETRY_TEXT
+    from pidistill.tinymodel import AUTHORS, TinyModelConfig, corpus_dialogues
+
+    cfg = TinyModelConfig(seed=3, corpus_size=600, feedback_max_chars=120,
+                          p_correct={"math": 0.5, "code": 0.5, "formal": 0.45})
+    rows = corpus_dialogues({"toy_formal": "toy_formal"}, {"formal": DEFAULT_RETRY_TEXT["formal"]}, cfg)
+    retries = [r["messages"] for r in rows if len(r["messages"]) == 4]
+    checked = [m for m in retries if "The checker says:" in m[2]["content"]]
+    hinted = [m for m in retries if m[2]["content"] != DEFAULT_RETRY_TEXT["formal"]]
+    assert checked and 0.2 < len(checked) / len(hinted) < 0.5
+    for m in checked[:10]:
+        theorem = m[0]["content"].split("Theorem ")[1].split(" :")[0]
+        item = next(i for i in _every_item() if toy_formal.prompt_for(i, theorem) == m[0]["content"])
+        [feedback] = toy_formal_author.attempt_feedback([(item, theorem, m[1]["content"])])
+        assert m[2]["content"].endswith("The checker says:\n" + feedback.strip()[:120])
+        assert m[3]["content"] != m[1]["content"]
+    repo = Path(__file__).resolve().parents[1]
+    deps = code_files(repo / "scripts" / "pretrain_demo_model.py", repo, [AUTHORS["toy_math"]])
+    assert not any("verifiers" in str(d) for d in deps)
+    assert any("verifiers/coq.py" in str(d) for d in code_files(repo / "scripts" / "pretrain_demo_model.py", repo,
+                                                                 [AUTHORS["toy_formal"]]))
