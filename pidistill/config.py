@@ -225,9 +225,10 @@ def _check_method(config: dict, name: str, sname: str, study: dict, domain: str)
         raise ConfigError(f"{where}.pi: {pi!r} needs a code dataset, but study {sname!r} uses {study['dataset']!r} ({domain})")
     if src["kind"] != "retry" and any(k in method for k in ("pi", "k", "retry_text", "pi_template", "gibberish", "pi_max_chars")):
         raise ConfigError(f"{where}: pi, k and the retry wording belong to retry sources; the source is {src['kind']!r}")
-    if pi == "skeleton" and domain != "formal":
-        raise ConfigError(f"{where}.pi: 'skeleton' needs a formal dataset, but study {sname!r} uses {study['dataset']!r} ({domain})")
     if pi == "skeleton":
+        if domain != "formal":
+            raise ConfigError(f"{where}.pi: 'skeleton' needs a formal dataset, but study {sname!r} uses "
+                              f"{study['dataset']!r} ({domain})")
         _check_skeletons(config, f"{where}.pi", study)
     for key in ("model", "hint_model", "diagnosis_model"):
         if key in src and src[key] not in config["models"]:

@@ -15,8 +15,8 @@ from pidistill.config import Run, method_settings, policy_lineage, policy_method
 from pidistill.methods import diagnosis_key, hint_key, method_source, method_trainer, skeleton_key, source_id
 
 GENERATION_RULES = ("sample_first_attempts", "sample_retries", "sample_extra_attempts", "sample_hints", "sample_diagnoses",
-                    "sample_skeletons", "check_skeletons", "assign_pi_donors", "sample_evaluation", "verify_samples", "build_sft_pairs", "build_opsd_prompts",
-                    "train_adapter", "evaluate_policy")
+                    "sample_skeletons", "check_skeletons", "assign_pi_donors", "sample_evaluation", "verify_samples",
+                    "build_sft_pairs", "build_opsd_prompts", "train_adapter", "evaluate_policy")
 
 
 def _evaluation(prefix: str, policy: str) -> set[tuple[str, str]]:

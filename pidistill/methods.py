@@ -110,22 +110,28 @@ def source_id(src: dict) -> str | None:
     return f"resample-x{src['per_failure']}"
 
 
+def _model_prompt_key(model: str, prompt: str) -> str:
+    """A directory name for what ``model`` wrote from ``prompt``: a change of either is a new
+    directory, not an overwrite."""
+    return f"{model}-{hashlib.sha256(prompt.encode()).hexdigest()[:8]}"
+
+
 def hint_key(src: dict) -> str:
     """The name of the hints file a cross-model hint source reads: its hint model and prompt (every
     method with the same two shares the file, whatever its retry)."""
-    return f"{src['hint_model']}-{hashlib.sha256(src['hint_prompt'].encode()).hexdigest()[:8]}"
+    return _model_prompt_key(src["hint_model"], src["hint_prompt"])
 
 
 def skeleton_key(spec: dict) -> str:
     """The name of the skeletons of a dataset's skeleton source (``datasets.<name>.skeletons``): its
-    model and prompt (a change of either is a new directory, not an overwrite)."""
-    return f"{spec['model']}-{hashlib.sha256(spec['prompt'].encode()).hexdigest()[:8]}"
+    model and prompt."""
+    return _model_prompt_key(spec["model"], spec["prompt"])
 
 
 def diagnosis_key(src: dict) -> str:
     """The name of the diagnoses file a failure-diagnosis source reads (under its policy's run):
     its diagnosis model and prompt."""
-    return f"{src['diagnosis_model']}-{hashlib.sha256(src['diagnosis_prompt'].encode()).hexdigest()[:8]}"
+    return _model_prompt_key(src["diagnosis_model"], src["diagnosis_prompt"])
 
 
 def sample_temperatures(n: int, temperature) -> list[float]:
