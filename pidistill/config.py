@@ -80,9 +80,15 @@ def _check_references(config: dict) -> None:
         if init is not None and (init not in config["models"] or config["models"][init]["source"] != "pretrain"
                                  or init == name):
             raise ConfigError(f"config key models.{name}.pretrain.init_from: {init!r} is not another pretrained model")
-        for ds in model.get("pretrain", {}).get("datasets", []):
-            if ds not in config["datasets"]:
-                raise ConfigError(f"config key models.{name}.pretrain.datasets: unknown dataset {ds!r}")
+        for key in ("datasets", "tokenizer_datasets"):
+            for ds in model.get("pretrain", {}).get(key, []):
+                if ds not in config["datasets"]:
+                    raise ConfigError(f"config key models.{name}.pretrain.{key}: unknown dataset {ds!r}")
+        if init is not None:
+            for key in ("tokenizer_datasets", "vocab_size"):
+                if key in model["pretrain"]:
+                    raise ConfigError(f"config key models.{name}.pretrain.{key}: {name} continues {init} and keeps "
+                                      f"its tokenizer; set {key} on {init}")
     runs = run_studies(config)
     _check_formal_checker(config, runs)
     for sname, study in runs.items():

@@ -81,6 +81,7 @@ class TinyModelConfig:
     retry_fraction: float = 0.3
     hint_fraction: float = 0.5
     feedback_max_chars: int = 160  # the checker's messages in a formal hint, cut as the demo's type-checker PI
+    vocab_size: int = 512  # the tokenizer's (a model that continues another keeps that one's tokenizer)
     p_correct: dict = field(default_factory=lambda: {"math": 0.5, "code": 0.5})
     init_from: str | None = None  # continue pretraining this model (its architecture and tokenizer)
 
@@ -114,11 +115,14 @@ def build_model(cfg: TinyModelConfig, tokenizer):
 # as code, so editing another toy domain does not retrain the model)
 AUTHORS = {"toy_math": "pidistill.domains.toy_math", "toy_code": "pidistill.domains.toy_code",
            "toy_formal": "pidistill.domains.toy_formal_author"}
+# the same authors without the checker: what a tokenizer's corpus needs is their text, not Coq's verdicts
+# (the formal author's checker messages are replaced by peer hints, see corpus_dialogues)
+WRITERS = {**AUTHORS, "toy_formal": "pidistill.domains.toy_formal"}
 
 
-def author_module(loader: str) -> str:
+def author_module(loader: str, checker: bool = True) -> str:
     try:
-        return AUTHORS[loader]
+        return (AUTHORS if checker else WRITERS)[loader]
     except KeyError:
         raise ValueError(f"loader {loader!r} has no toy author to write a pretraining corpus (known: "
                          f"{', '.join(sorted(AUTHORS))})") from None
@@ -142,8 +146,9 @@ def _peer_hint(module, item, rng: random.Random, p_correct: float) -> str:
     return DEFAULT_TEMPLATES["tests"].format(pi=tests)
 
 
-def corpus_dialogues(domains: dict[str, str], retry_texts: dict[str, str], cfg: TinyModelConfig) -> list[dict]:
-    """Pretraining dialogues from the toy authors; ``domains`` maps dataset name -> toy module name.
+def corpus_dialogues(domains: dict[str, str], retry_texts: dict[str, str], cfg: TinyModelConfig,
+                     checker: bool = True) -> list[dict]:
+    """Pretraining dialogues from the toy authors; ``domains`` maps dataset name -> toy loader name.
 
     A retry dialogue's message is the domain's retry text; in ``hint_fraction`` of them it is
     followed by a peer's hint line (see ``_peer_hint``), so the model has seen retry messages that
@@ -151,11 +156,12 @@ def corpus_dialogues(domains: dict[str, str], retry_texts: dict[str, str], cfg: 
     always noise. In a formal domain whose author reads the checker (``attempt_feedback``), a third
     of those hints are instead the checker's messages on the first attempt (cut to
     ``feedback_max_chars``), as the type-checker PI carries them; they are checked in one batch at
-    the end.
+    the end. With ``checker=False`` (a tokenizer's corpus) no attempt is checked: those hints are
+    peer hints too.
     """
     import importlib
 
-    modules = {name: importlib.import_module(author_module(name)) for name in set(domains.values())}
+    modules = {name: importlib.import_module(author_module(name, checker)) for name in set(domains.values())}
     rng = random.Random(cfg.seed)
     names = sorted(domains)
     rows: list[dict] = []
@@ -216,11 +222,14 @@ def pretrain(
     dialogues: list[dict],
     threads: int = 1,
     init_dir: str | Path | None = None,
+    tokenizer_dialogues: list[dict] = (),
 ) -> dict:
     """Train the tiny model on ``dialogues`` (assistant-only loss) and save it to ``out_dir``.
 
-    With ``init_dir`` (the saved model of ``cfg.init_from``), training continues from that model,
-    with its tokenizer and architecture, instead of a fresh network."""
+    A fresh model's tokenizer is trained on ``dialogues`` and ``tokenizer_dialogues`` (text the
+    model is not trained on, as a hub model's tokenizer covers more than its tuning data). With
+    ``init_dir`` (the saved model of ``cfg.init_from``), training continues from that model, with
+    its tokenizer and architecture, instead of a fresh network."""
     import torch
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
@@ -233,7 +242,8 @@ def pretrain(
         tokenizer = AutoTokenizer.from_pretrained(init_dir)
         model = Qwen3ForCausalLM.from_pretrained(init_dir, dtype=torch.float32)
     else:
-        tokenizer = build_tokenizer(m["content"] for d in dialogues for m in d["messages"])
+        tokenizer = build_tokenizer((m["content"] for d in (*dialogues, *tokenizer_dialogues) for m in d["messages"]),
+                                    vocab_size=cfg.vocab_size)
         model = build_model(cfg, tokenizer)
     args = SFTConfig(
         output_dir=str(Path(out_dir) / "_trainer"),

@@ -122,12 +122,22 @@ def model_files(model):
     return []
 
 
+def pretrain_datasets(model, *keys):
+    """The datasets a demo model's pretraining names under ``keys`` (``datasets``: its corpus;
+    ``tokenizer_datasets``: more text for its tokenizer)."""
+    spec = config["models"][model]["pretrain"]
+    return [d for key in keys for d in spec.get(key, [])]
+
+
 def pretrain_author_modules(model):
-    """The toy authors whose dialogues a demo model's pretraining corpus holds (its code inputs)."""
+    """The toy authors whose dialogues a demo model's pretraining corpus and its tokenizer's hold
+    (its code inputs; the tokenizer's are read without the checker)."""
     from pidistill.tinymodel import author_module
 
-    spec = config["models"][model]["pretrain"]
-    return sorted({author_module(config["datasets"][d]["loader"]) for d in spec["datasets"]})
+    def authors(key, checker):
+        return {author_module(config["datasets"][d]["loader"], checker) for d in pretrain_datasets(model, key)}
+
+    return sorted(authors("datasets", True) | authors("tokenizer_datasets", False))
 
 
 def model_inputs(wildcards):

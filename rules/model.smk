@@ -27,10 +27,13 @@ rule pretrain_demo_model:
         },
         retry_texts=lambda wildcards: {
             config["datasets"][d]["domain"]: config["datasets"][d].get("retry_text")
-            for d in config["models"][wildcards.model]["pretrain"]["datasets"]
+            for d in pretrain_datasets(wildcards.model, "datasets", "tokenizer_datasets")
         },
         loaders=lambda wildcards: {
-            d: config["datasets"][d]["loader"] for d in config["models"][wildcards.model]["pretrain"]["datasets"]
+            d: config["datasets"][d]["loader"] for d in pretrain_datasets(wildcards.model, "datasets")
+        },
+        tokenizer_loaders=lambda wildcards: {
+            d: config["datasets"][d]["loader"] for d in pretrain_datasets(wildcards.model, "tokenizer_datasets")
         },
     script:
         "../scripts/pretrain_demo_model.py"

@@ -93,3 +93,50 @@ def test_the_corpus_has_the_checkers_word_on_the_first_attempt_as_the_type_check
     assert not any("verifiers" in str(d) for d in deps)
     assert any("verifiers/coq.py" in str(d) for d in code_files(repo / "scripts" / "pretrain_demo_model.py", repo,
                                                                  [AUTHORS["toy_formal"]]))
+
+
+def test_a_tokenizer_corpus_reads_the_formal_author_without_the_checker():
+    """``tokenizer_datasets``: the toy prover's first model's tokenizer also reads toy Coq (unchecked:
+    no coqc call, the checker's hints are peer hints), so the provers' corpora take about half the
+    tokens a math-and-code tokenizer makes of them; the plain formal module never reaches the
+    verifier, so tiny's pretraining does not depend on it."""
+    import statistics
+
+    from pidistill.codedeps import code_files
+    from pidistill.retry import DEFAULT_RETRY_TEXT
+    from pidistill.tinymodel import WRITERS, TinyModelConfig, build_tokenizer, corpus_dialogues
+
+    retry = {d: DEFAULT_RETRY_TEXT[d] for d in ("math", "formal")}
+    cfg = TinyModelConfig(seed=0, corpus_size=1500, p_correct={"math": 0.5, "formal": 0.5})
+    math_rows = corpus_dialogues({"toy_math": "toy_math"}, retry, cfg)
+    unchecked = corpus_dialogues({"toy_formal": "toy_formal"}, retry, cfg, checker=False)
+    assert not any("The checker says:" in m["content"] for r in unchecked for m in r["messages"])
+    hinted = [r for r in unchecked if len(r["messages"]) == 4 and r["messages"][2]["content"] != retry["formal"]]
+    assert hinted  # the hints are still there, all of them a peer's
+    texts = [m["content"] for r in math_rows for m in r["messages"]]
+    formal = [m["content"] for r in unchecked for m in r["messages"]]
+    narrow = build_tokenizer(texts, vocab_size=512)
+    broad = build_tokenizer(texts + formal, vocab_size=512)
+    proofs = [toy_formal.FormalItem("ind", lemma=k).proof for k in sorted(toy_formal.INDUCTIVE)]
+    mean = {name: statistics.mean(len(tok(p)["input_ids"]) for p in proofs) for name, tok in
+            (("narrow", narrow), ("broad", broad))}
+    assert mean["broad"] < 0.7 * mean["narrow"]
+    assert len(broad) == 512
+    repo = Path(__file__).resolve().parents[1]
+    deps = code_files(repo / "scripts" / "pretrain_demo_model.py", repo, [WRITERS["toy_formal"]])
+    assert not any("verifiers" in str(d) for d in deps)
+
+
+def test_a_model_that_continues_another_keeps_its_tokenizer():
+    import yaml
+
+    from pidistill.config import ConfigError, validate_config
+
+    config = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "config.yaml").read_text())
+    config["models"]["tiny_prover"]["pretrain"]["tokenizer_datasets"] = ["toy_code"]
+    with pytest.raises(ConfigError, match=r"models\.tiny_prover\.pretrain\.tokenizer_datasets: .*keeps its tokenizer"):
+        validate_config(config)
+    del config["models"]["tiny_prover"]["pretrain"]["tokenizer_datasets"]
+    config["models"]["tiny"]["pretrain"]["tokenizer_datasets"] = ["toy_nothing"]
+    with pytest.raises(ConfigError, match=r"models\.tiny\.pretrain\.tokenizer_datasets: unknown dataset 'toy_nothing'"):
+        validate_config(config)
