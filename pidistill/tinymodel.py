@@ -10,6 +10,7 @@ message and a different attempt. The toy spaces are small and the corpus covers 
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -214,6 +215,17 @@ def corpus_dialogues(domains: dict[str, str], retry_texts: dict[str, str], cfg: 
                 rows[row]["messages"][2]["content"] += "\n" + DEFAULT_TEMPLATES["feedback"].format(
                     pi=text.strip()[:cfg.feedback_max_chars])
     return rows
+
+
+def tokenizer_corpus(loaders: dict[str, str], retry_texts: dict[str, str], cfg: TinyModelConfig,
+                     corpus_datasets: int) -> list[dict]:
+    """More dialogues for a fresh model's tokenizer (``tokenizer_datasets``; ``loaders``: dataset
+    name -> toy loader): as many per dataset as the model's corpus has per each of its
+    ``corpus_datasets`` datasets, unchecked (``checker=False``), by an author right half the time in
+    a domain ``cfg.p_correct`` does not name (the tokenizer needs the text, right or wrong)."""
+    share = dataclasses.replace(cfg, corpus_size=cfg.corpus_size * len(loaders) // corpus_datasets,
+                                p_correct={**dict.fromkeys(retry_texts, 0.5), **cfg.p_correct})
+    return corpus_dialogues(loaders, retry_texts, share, checker=False)
 
 
 def pretrain(

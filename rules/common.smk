@@ -129,6 +129,11 @@ def pretrain_datasets(model, *keys):
     return [d for key in keys for d in spec.get(key, [])]
 
 
+def pretrain_loaders(model, key):
+    """Dataset name -> toy loader, for the datasets a demo model's pretraining names under ``key``."""
+    return {d: config["datasets"][d]["loader"] for d in pretrain_datasets(model, key)}
+
+
 def pretrain_author_modules(model):
     """The toy authors whose dialogues a demo model's pretraining corpus and its tokenizer's hold
     (its code inputs; the tokenizer's are read without the checker)."""

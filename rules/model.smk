@@ -29,12 +29,8 @@ rule pretrain_demo_model:
             config["datasets"][d]["domain"]: config["datasets"][d].get("retry_text")
             for d in pretrain_datasets(wildcards.model, "datasets", "tokenizer_datasets")
         },
-        loaders=lambda wildcards: {
-            d: config["datasets"][d]["loader"] for d in pretrain_datasets(wildcards.model, "datasets")
-        },
-        tokenizer_loaders=lambda wildcards: {
-            d: config["datasets"][d]["loader"] for d in pretrain_datasets(wildcards.model, "tokenizer_datasets")
-        },
+        loaders=lambda wildcards: pretrain_loaders(wildcards.model, "datasets"),
+        tokenizer_loaders=lambda wildcards: pretrain_loaders(wildcards.model, "tokenizer_datasets"),
     script:
         "../scripts/pretrain_demo_model.py"
 

@@ -22,8 +22,8 @@ by a quarter (about 1 s of a job's start on the development machine), and the in
 walks them once more. So this raises the third threshold (full passes 100x rarer; the young
 generations, where a training step's garbage dies, are collected as before) and freezes the heap at
 exit (``gc.freeze``: what is left is freed by reference counting, every output file is closed by
-then). A heavy job starts about 2.5 s sooner, a third of a demo job's time
-(bench/bench_startup.py); long jobs still get full passes, every 10,000 young ones.
+then). A heavy job's start and exit take 0.75x the time (about 1.6 s less on the development
+machine, bench/bench_startup.py); long jobs still get full passes, every 10,000 young ones.
 
 Standard library only: this runs first, in whichever interpreter Snakemake started, and again
 after the exec before the path is cut back to the environment's own (``isolate``). Outside

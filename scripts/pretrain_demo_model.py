@@ -1,13 +1,11 @@
 """pretrain_demo_model: build and pretrain the demo's tiny chat model, save it like a hub model."""
 
-import dataclasses
-
 import _repo  # noqa: F401  (this checkout's pidistill on sys.path)
 
 from pidistill.io import write_json
 from pidistill.retry import DEFAULT_RETRY_TEXT
 from pidistill.smk import rule_log
-from pidistill.tinymodel import TinyModelConfig, corpus_dialogues, pretrain
+from pidistill.tinymodel import TinyModelConfig, corpus_dialogues, pretrain, tokenizer_corpus
 
 with rule_log(snakemake) as log:
     spec = dict(snakemake.params.pretrain)
@@ -18,11 +16,8 @@ with rule_log(snakemake) as log:
     dialogues = corpus_dialogues(snakemake.params.loaders, retry_texts, cfg)
     log.info("corpus: %d dialogues", len(dialogues))
     tokenizer_dialogues = []
-    if tokenizer_datasets:  # as many dialogues per dataset as the corpus has, unchecked; an author right
-        # half the time in a domain p_correct does not name (the tokenizer needs the text, right or wrong)
-        share = dataclasses.replace(cfg, corpus_size=cfg.corpus_size * len(tokenizer_datasets) // len(datasets),
-                                    p_correct={**dict.fromkeys(retry_texts, 0.5), **cfg.p_correct})
-        tokenizer_dialogues = corpus_dialogues(snakemake.params.tokenizer_loaders, retry_texts, share, checker=False)
+    if tokenizer_datasets:
+        tokenizer_dialogues = tokenizer_corpus(snakemake.params.tokenizer_loaders, retry_texts, cfg, len(datasets))
         log.info("tokenizer corpus: %d more dialogues (%s)", len(tokenizer_dialogues), ", ".join(tokenizer_datasets))
     init_dir = snakemake.input.init[0] if cfg.init_from else None
     if init_dir:

@@ -104,12 +104,13 @@ def test_a_tokenizer_corpus_reads_the_formal_author_without_the_checker():
 
     from pidistill.codedeps import code_files
     from pidistill.retry import DEFAULT_RETRY_TEXT
-    from pidistill.tinymodel import WRITERS, TinyModelConfig, build_tokenizer, corpus_dialogues
+    from pidistill.tinymodel import WRITERS, TinyModelConfig, build_tokenizer, corpus_dialogues, tokenizer_corpus
 
     retry = {d: DEFAULT_RETRY_TEXT[d] for d in ("math", "formal")}
-    cfg = TinyModelConfig(seed=0, corpus_size=1500, p_correct={"math": 0.5, "formal": 0.5})
+    cfg = TinyModelConfig(seed=0, corpus_size=3000, p_correct={"math": 0.5})  # formal: right half the time
     math_rows = corpus_dialogues({"toy_math": "toy_math"}, retry, cfg)
-    unchecked = corpus_dialogues({"toy_formal": "toy_formal"}, retry, cfg, checker=False)
+    unchecked = tokenizer_corpus({"toy_formal": "toy_formal"}, retry, cfg, corpus_datasets=2)
+    assert len(unchecked) == 1500  # as many as each of the corpus's two datasets has
     assert not any("The checker says:" in m["content"] for r in unchecked for m in r["messages"])
     hinted = [r for r in unchecked if len(r["messages"]) == 4 and r["messages"][2]["content"] != retry["formal"]]
     assert hinted  # the hints are still there, all of them a peer's
