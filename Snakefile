@@ -78,6 +78,20 @@ localrules:
     plot_mucode_turns,
 
 
+# Local runs: one server that has imported torch & co. runs each job's script in a fork of itself
+# (pidistill/worker.py; config key warm_worker).
+onstart:
+    start_warm_worker()
+
+
+onsuccess:
+    stop_warm_worker()
+
+
+onerror:
+    stop_warm_worker()
+
+
 rule all:
     default_target: True
     input:

@@ -85,6 +85,23 @@ GENERATION_VENV = "vllm" if BACKEND == "vllm" else "main"
 IN_CHECKOUT = Path.cwd().resolve() == Path(workflow.basedir).resolve()  # the working directory is set by now
 
 
+def start_warm_worker():
+    """onstart: in a local run (not a cluster's, not a job's own Snakemake), start the warm worker
+    (pidistill/worker.py) unless the config says warm_worker: false."""
+    from snakemake_interface_executor_plugins.settings import ExecMode
+
+    from pidistill import worker
+
+    if config.get("warm_worker", True) and workflow.local_exec and workflow.exec_mode == ExecMode.DEFAULT:
+        worker.start(".snakemake/pidistill-warm-worker.log", workflow.basedir)
+
+
+def stop_warm_worker():
+    from pidistill import worker
+
+    worker.stop()
+
+
 def checkout_path(rel):
     """A file of this checkout, as a path that works from the working directory: relative when
     Snakemake runs in the checkout, absolute under `snakemake -s <checkout>/Snakefile -d <elsewhere>`."""

@@ -25,6 +25,11 @@ exit (``gc.freeze``: what is left is freed by reference counting, every output f
 then). A heavy job's start and exit take 0.75x the time (about 1.6 s less on the development
 machine, bench/bench_startup.py); long jobs still get full passes, every 10,000 young ones.
 
+Warm worker (``hand_to_warm_worker``). In a local run the Snakefile starts a server that has
+imported torch, transformers, PEFT and TRL once; once the job's interpreter is settled, this hands
+the job to it (the same file runs from its first line in a fork of the server) and exits with its
+status. See pidistill/worker.py.
+
 Standard library only: this runs first, in whichever interpreter Snakemake started, and again
 after the exec before the path is cut back to the environment's own (``isolate``). Outside
 Snakemake (tests, the CLI) only the path and the collector are set.
@@ -135,6 +140,7 @@ def enter(main=None) -> None:
     name = params.get("environment") if hasattr(params, "get") else None
     prefix = environment_prefix(name, (getattr(smk, "config", None) or {}).get("environments"))
     if prefix is None:
+        hand_to_warm_worker(main)
         return
     sent = os.environ.pop(GUARD, None)
     if not in_environment(prefix):
@@ -145,6 +151,16 @@ def enter(main=None) -> None:
         exec_into(name, prefix)
     script = getattr(main, "__file__", None)
     isolate([str(ROOT), str(ROOT / "scripts"), *([os.path.dirname(os.path.abspath(script))] if script else [])])
+    hand_to_warm_worker(main)
+
+
+def hand_to_warm_worker(main) -> None:
+    """In a local run with a warm worker (pidistill/worker.py), let it run this job and exit with the
+    job's status; otherwise (no worker, or it declines) return and run the job here."""
+    if os.environ.get("PIDISTILL_WARM_WORKER") and not os.environ.get("PIDISTILL_IN_WARM_WORKER"):
+        from pidistill.worker import delegate
+
+        delegate(main)
 
 
 try:
