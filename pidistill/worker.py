@@ -134,30 +134,16 @@ def environment_mismatch(client: dict[str, str], server: dict[str, str]) -> list
 # ----------------------------------------------------------------------------------------------------
 # client
 
-STARTUP_WAIT_S = 60.0  # a job that starts while the server still imports waits at most this long for it
-
-
 def _connect(path: str) -> socket.socket | None:
-    """A connection to the server at ``path``. While the server is still importing (its pid file is
-    there, its socket not yet), wait for it: importing the same packages beside it would only slow
-    both down. None when there is no server, or it does not come up in time."""
-    pid_file = os.path.join(os.path.dirname(path), "pid")
-    deadline = time.monotonic() + STARTUP_WAIT_S
-    while True:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.connect(path)
-            return sock
-        except OSError:
-            sock.close()
-        try:
-            os.kill(int(Path(pid_file).read_text()), 0)
-        except (OSError, ValueError):
-            return None  # no server (any more)
-        if time.monotonic() > deadline:
-            return None
-        time.sleep(0.1)
-
+    """A connection to the server at ``path``; None while it is still importing (a job that starts
+    then runs itself: waiting would cost the run more than the imports) or when it is gone."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(path)
+        return sock
+    except OSError:
+        sock.close()
+        return None
 
 
 def delegate(main) -> None:
@@ -168,7 +154,7 @@ def delegate(main) -> None:
     if not path or os.environ.get(CHILD_ENV) or not script or not available():
         return
     sock = _connect(path)
-    if sock is None:  # gone, or never came up: this process runs the job
+    if sock is None:  # not up yet, or gone: this process runs the job
         return
     request = {"argv": sys.argv, "cwd": os.getcwd(), "env": dict(os.environ), "script": script,
                "executable": os.path.realpath(sys.executable), "prefix": os.path.realpath(sys.prefix)}
@@ -478,7 +464,6 @@ def start(log_path: str | os.PathLike, root: str | os.PathLike) -> Handle | None
         process = subprocess.Popen([sys.executable, "-m", "pidistill.worker", "--socket", path,
                                     "--driver", str(os.getpid())], cwd=str(root), env=env,
                                    stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-    Path(directory, "pid").write_text(str(process.pid))
     os.environ[SOCKET_ENV] = path
     _handle = Handle(process, directory, path)
     return _handle

@@ -102,6 +102,31 @@ def stop_warm_worker():
     worker.stop()
 
 
+def model_depth(model):
+    """0 for a model that is not continued from another; 1 + its parent's depth for one that is
+    (tiny -> tiny_prover -> tiny_prover_strong)."""
+    parent = (config["models"].get(model, {}).get("pretrain") or {}).get("init_from")
+    return 1 + model_depth(parent) if parent else 0
+
+
+def models_after(model):
+    """How many pretrainings wait, one after another, for this one (tiny: 2, tiny_prover: 1)."""
+    children = [m for m, spec in config["models"].items() if (spec.get("pretrain") or {}).get("init_from") == model]
+    return max((1 + models_after(c) for c in children), default=0)
+
+
+def pretrain_priority(wildcards):
+    """Pretraining before every other ready job, the head of the longest chain first."""
+    return 10 + models_after(wildcards.model)
+
+
+def model_priority(wildcards):
+    """Among ready jobs, those of a model that was ready later go first (its depth in the pretraining
+    chain): their chains (heuristic rounds, diagnoses) start late, so this ends them with the rest
+    instead of after it. Snakemake's greedy scheduler otherwise prefers the largest inputs."""
+    return model_depth(wildcards.model) if "model" in wildcards.keys() else 0
+
+
 def checkout_path(rel):
     """A file of this checkout, as a path that works from the working directory: relative when
     Snakemake runs in the checkout, absolute under `snakemake -s <checkout>/Snakefile -d <elsewhere>`."""

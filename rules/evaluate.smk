@@ -10,6 +10,7 @@ rule evaluate_policy:
         f"{RUNS}/{{policy}}/evaluation.json",
     log:
         f"{RUNS}/{{policy}}/logs/evaluate_policy.log",
+    priority: model_priority
     conda:
         "../envs/cpu.yaml"
     params:

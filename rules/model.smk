@@ -17,6 +17,7 @@ rule pretrain_demo_model:
         f"{R}/logs/pretrain_demo_model/{{model}}.log",
     benchmark:
         f"{R}/benchmarks/pretrain_demo_model/{{model}}.tsv"
+    priority: pretrain_priority
     conda:
         "../envs/torch.yaml"
     threads: lambda wildcards: config["models"][wildcards.model]["pretrain"].get("threads", 2)
@@ -48,6 +49,7 @@ rule resolve_model:
         MODEL_PROVENANCE,
     log:
         f"{R}/logs/resolve_model/{{model}}.log",
+    priority: model_priority
     conda:
         "../envs/cpu.yaml"
     params:

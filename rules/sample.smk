@@ -13,6 +13,7 @@ rule sample_first_attempts:
         f"{RUNS}/{{policy}}/logs/sample_first_attempts.log",
     benchmark:
         f"{RUNS}/{{policy}}/benchmarks/sample_first_attempts.tsv"
+    priority: model_priority
     conda:
         GENERATION_ENV
     threads: threads_heavy()
@@ -39,6 +40,7 @@ rule assign_pi_donors:
         f"{R}/logs/assign_pi_donors/{{dataset}}/{{pi}}-seed{{seed}}.log",
     wildcard_constraints:
         pi="wrong|other_tests",
+    priority: model_priority
     conda:
         "../envs/cpu.yaml"
     threads: config.get("verifier", {}).get("workers", 1)
@@ -62,6 +64,7 @@ rule sample_hints:
         f"{R}/hints/{{dataset}}/seed{{seed}}/{{hint}}/logs/sample_hints.log",
     benchmark:
         f"{R}/hints/{{dataset}}/seed{{seed}}/{{hint}}/benchmarks/sample_hints.tsv"
+    priority: model_priority
     conda:
         GENERATION_ENV
     threads: threads_heavy()
@@ -94,6 +97,7 @@ rule sample_skeletons:
         f"{R}/skeletons/{{dataset}}/seed{{seed}}/{{skeleton}}/logs/sample_skeletons.log",
     benchmark:
         f"{R}/skeletons/{{dataset}}/seed{{seed}}/{{skeleton}}/benchmarks/sample_skeletons.tsv"
+    priority: model_priority
     conda:
         GENERATION_ENV
     threads: threads_heavy()
@@ -125,6 +129,7 @@ rule sample_diagnoses:
         f"{RUNS}/{{policy}}/diagnoses/{{diagnosis}}/logs/sample_diagnoses.log",
     benchmark:
         f"{RUNS}/{{policy}}/diagnoses/{{diagnosis}}/benchmarks/sample_diagnoses.tsv"
+    priority: model_priority
     conda:
         GENERATION_ENV
     threads: threads_heavy()
@@ -160,6 +165,7 @@ rule sample_retries:
         f"{RUNS}/{{parent}}/sources/{{source}}/benchmarks/sample_retries.tsv"
     wildcard_constraints:
         source="retry-[a-z0-9_.-]+",
+    priority: model_priority
     conda:
         GENERATION_ENV
     threads: threads_heavy()
@@ -192,6 +198,7 @@ rule sample_extra_attempts:
         f"{RUNS}/{{policy}}/sources/{{source}}/benchmarks/sample_extra_attempts.tsv"
     wildcard_constraints:
         source="(samples|resample)-[a-z0-9_.-]+",
+    priority: model_priority
     conda:
         GENERATION_ENV
     threads: threads_heavy()
@@ -219,6 +226,7 @@ rule sample_evaluation:
         f"{RUNS}/{{policy}}/logs/sample_evaluation.log",
     benchmark:
         f"{RUNS}/{{policy}}/benchmarks/sample_evaluation.tsv"
+    priority: model_priority
     conda:
         GENERATION_ENV
     threads: threads_heavy()

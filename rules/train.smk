@@ -15,6 +15,7 @@ rule build_sft_pairs:
         stats=f"{RUNS}/{{parent}}/r{{round}}-{{method}}/round_stats.json",
     log:
         f"{RUNS}/{{parent}}/r{{round}}-{{method}}/logs/build_sft_pairs.log",
+    priority: model_priority
     conda:
         "../envs/cpu.yaml"
     params:
@@ -38,6 +39,7 @@ rule build_opsd_prompts:
         f"{RUNS}/{{parent}}/r{{round}}-{{method}}/opsd_prompts.jsonl",
     log:
         f"{RUNS}/{{parent}}/r{{round}}-{{method}}/logs/build_opsd_prompts.log",
+    priority: model_priority
     conda:
         "../envs/cpu.yaml"
     params:
@@ -62,6 +64,7 @@ rule train_adapter:
         f"{RUNS}/{{parent}}/r{{round}}-{{method}}/logs/train_adapter.log",
     benchmark:
         f"{RUNS}/{{parent}}/r{{round}}-{{method}}/benchmarks/train_adapter.tsv"
+    priority: model_priority
     conda:
         "../envs/torch.yaml"
     threads: threads_heavy()

@@ -11,6 +11,7 @@ rule verify_samples:
         f"{RUNS}/{{policy}}/{{kind}}.verdicts.jsonl",
     log:
         f"{RUNS}/{{policy}}/logs/verify_{{kind}}.log",
+    priority: model_priority
     conda:
         "../envs/cpu.yaml"
     threads: config.get("verifier", {}).get("workers", 1)
@@ -33,6 +34,7 @@ rule check_skeletons:
         f"{R}/skeletons/{{dataset}}/seed{{seed}}/{{skeleton}}/skeletons.jsonl",
     log:
         f"{R}/skeletons/{{dataset}}/seed{{seed}}/{{skeleton}}/logs/check_skeletons.log",
+    priority: model_priority
     conda:
         "../envs/cpu.yaml"
     threads: config.get("verifier", {}).get("workers", 1)

@@ -499,17 +499,36 @@ REBUILD = ("results/studies/controls/summary.csv", "results/studies/code_retry/s
            "results/tables/code_retry.tex")
 
 
+def ran_in_the_warm_worker(workdir: Path) -> list[Path]:
+    """The job logs that say the job ran in the warm worker (pidistill/worker.py)."""
+    return [log for log in (workdir / "results").rglob("*.log") if "ran in the warm worker" in log.read_text()]
+
+
+def test_local_jobs_ran_in_the_warm_worker(built):
+    """The first build is a local run: every kind of job after the first ones (which start while the
+    server imports) ran in a fork of the warm worker, and the server is gone after the run."""
+    logs = ran_in_the_warm_worker(built)
+    assert len(logs) >= 100
+    kinds = {log.stem for log in logs}
+    assert {"sample_evaluation", "train_adapter", "verify_eval_samples", "evaluate_policy"} <= kinds
+    server_log = (built / ".snakemake" / "pidistill-warm-worker.log").read_text()
+    socket_path = Path(server_log.split("listening on ")[1].split()[0])
+    assert not socket_path.parent.exists()  # onsuccess stopped the server and removed its directory
+
+
 def test_rebuild_is_byte_identical(built, tmp_path):
     """Every data file (samples, verdicts, pairs, adapters, CSVs, tables; not logs or benchmarks) a
     fresh build of those studies makes is byte-identical to the first build's. The demo models come
     from the first build (newer than the code, so nothing reruns them): that their pretraining gives
     the same bytes twice is the Slurm test's comparison of a cluster and a local run; every job after
-    them runs again here."""
+    them runs again here. The first build ran its jobs in the warm worker, this one (warm_worker:
+    false) each in a process of its own: the bytes are the same."""
     fresh = make_workdir(tmp_path / "again")
     shutil.copytree(built / "results" / "models", fresh / "results" / "models")
     for path in (fresh / "results" / "models").rglob("*"):
         os.utime(path)
     plan = planned_jobs(fresh, *REBUILD)
     assert "pretrain_demo_model" not in plan and plan["train_adapter"] >= 10
-    snakemake(fresh, *REBUILD)
+    snakemake(fresh, *REBUILD, "--config", "warm_worker=False")  # every job in a process of its own
+    assert not ran_in_the_warm_worker(fresh)
     assert assert_same_data(fresh, built) >= 100

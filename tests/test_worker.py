@@ -81,7 +81,6 @@ def server(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "pidistill.worker", "--socket", str(sock), "--driver",
                              str(os.getpid()), "--preload", "json"], cwd=REPO, env=env,
                             stderr=open(tmp_path / "server.log", "w"))
-    (directory / "pid").write_text(str(proc.pid))
     assert wait_until(sock.exists), (tmp_path / "server.log").read_text()
     yield sock, proc
     proc.kill()
