@@ -303,7 +303,8 @@ def test_coq_checker_for_real():
         (True, "ok"), (False, "statement_changed"), (False, "timeout")]
     assert "Unable to unify" in verdicts[1].feedback or "Error" in verdicts[1].feedback
     assert verdicts[3].extra["axioms"] == ["cheat"]
-    assert verdicts[0].extra["checker"] == "coq" and verdicts[0].extra["check_time_s"] < 3
+    assert verdicts[0].extra["checker"] == "coq"
+    assert not any("time" in key for v in verdicts for key in v.extra)  # verdicts are data: no timings
 
 
 @coq_missing
