@@ -67,6 +67,7 @@ def main() -> int:
             dirs = {}
             for worker in ((False, True) if r % 2 == 0 else (True, False)):
                 work = base / f"round{r}-{'worker' if worker else 'processes'}"
+                work.mkdir(parents=True)
                 scratch_copy(work)
                 shutil.copytree(REPO / "tests" / "configs", work / "tests" / "configs")
                 wall, jobs = build(work, args.cores, targets, args.configfile, worker)
