@@ -108,21 +108,33 @@ def _send(sock: socket.socket, message: dict, fds: list[int] | None = None) -> N
         sock.sendall(payload)
 
 
-def _recv(sock: socket.socket, maxfds: int = 0) -> tuple[dict | None, list[int]]:
-    """One message (None at end of stream) and the file descriptors that came with it."""
-    buf, fds = b"", []
-    while len(buf) < _HEADER.size or len(buf) < _HEADER.size + _HEADER.unpack_from(buf)[0]:
-        if maxfds and not fds:
-            chunk, got, _, _ = socket.recv_fds(sock, 1 << 16, maxfds)
-            fds.extend(got)
-        else:
-            chunk = sock.recv(1 << 16)
-        if not chunk:
-            for fd in fds:
-                os.close(fd)
-            return None, []
-        buf += chunk
-    return json.loads(buf[_HEADER.size:]), fds
+class Channel:
+    """Length-prefixed JSON messages over a stream socket, read with a buffer of their own: the
+    server's two answers (accepted, then the exit status of a quick job) can arrive in one read."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self.buf = b""
+
+    def recv(self, maxfds: int = 0) -> tuple[dict | None, list[int]]:
+        """The next message (None at end of stream) and the file descriptors that came with it."""
+        fds: list[int] = []
+        while True:
+            if len(self.buf) >= _HEADER.size:
+                end = _HEADER.size + _HEADER.unpack_from(self.buf)[0]
+                if len(self.buf) >= end:
+                    message, self.buf = json.loads(self.buf[_HEADER.size:end]), self.buf[end:]
+                    return message, fds
+            if maxfds and not fds:
+                chunk, got, _, _ = socket.recv_fds(self.sock, 1 << 16, maxfds)
+                fds.extend(got)
+            else:
+                chunk = self.sock.recv(1 << 16)
+            if not chunk:
+                for fd in fds:
+                    os.close(fd)
+                return None, []
+            self.buf += chunk
 
 
 def environment_mismatch(client: dict[str, str], server: dict[str, str]) -> list[str]:
@@ -160,10 +172,11 @@ def delegate(main) -> None:
                "executable": os.path.realpath(sys.executable), "prefix": os.path.realpath(sys.prefix)}
     sys.stdout.flush()
     sys.stderr.flush()
+    channel = Channel(sock)
     try:
         _send(sock, request, [0, 1, 2])
-        reply, _ = _recv(sock)
-    except OSError:
+        reply, _ = channel.recv()
+    except (OSError, ValueError):
         reply = None
     if reply is None or not reply.get("accepted"):
         why = "no answer" if reply is None else reply.get("why", "declined")
@@ -172,8 +185,8 @@ def delegate(main) -> None:
         sock.close()
         return
     try:
-        result, _ = _recv(sock)
-    except OSError:
+        result, _ = channel.recv()
+    except (OSError, ValueError):
         result = None
     if result is None:
         print("pidistill: the warm worker went away before the job finished", file=sys.stderr, flush=True)
@@ -260,7 +273,7 @@ class Server:
         fds: list[int] = []
         try:
             pid, uid, gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
-            request, fds = _recv(conn, maxfds=3)
+            request, fds = Channel(conn).recv(maxfds=3)
             why = self._decline_reason(request, uid, fds)
             if why:
                 _send(conn, {"accepted": False, "why": why})
@@ -269,7 +282,7 @@ class Server:
                     os.close(fd)
                 return
             child = self._fork(request, fds, conn)
-        except OSError as e:
+        except (OSError, ValueError) as e:
             print(f"pidistill warm worker: a client failed: {e}", file=sys.stderr, flush=True)
             conn.close()
             for fd in fds:

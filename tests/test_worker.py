@@ -189,6 +189,20 @@ def test_the_server_exits_with_its_driver(tmp_path):
     assert not sock.exists()
 
 
+def test_two_answers_that_arrive_in_one_read_are_two_messages():
+    """A quick job's exit status can reach the client in the same read as its acceptance."""
+    import socket
+
+    a, b = socket.socketpair()
+    worker._send(a, {"accepted": True, "pid": 7})
+    worker._send(a, {"exit": 0, "maxrss_kib": 1, "cpu_s": 0.1})
+    a.close()
+    channel = worker.Channel(b)
+    assert channel.recv() == ({"accepted": True, "pid": 7}, [])
+    assert channel.recv() == ({"exit": 0, "maxrss_kib": 1, "cpu_s": 0.1}, [])
+    assert channel.recv() == (None, [])
+
+
 def test_environment_mismatch_ignores_only_the_per_job_variables():
     server = {"PATH": "/bin", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     assert worker.environment_mismatch({**server, "OMP_NUM_THREADS": "2", "TMPDIR": "/scratch"}, server) == []
