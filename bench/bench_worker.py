@@ -13,7 +13,6 @@ verdicts, pairs, models, adapters, CSVs; not logs or benchmarks) came out byte-i
 from __future__ import annotations
 
 import argparse
-import filecmp
 import os
 import shutil
 import subprocess
@@ -25,8 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_demo import REPO, scratch_copy  # noqa: E402
 
-DATA_SUFFIXES = {".csv", ".tex", ".json", ".jsonl", ".safetensors"}
-OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+sys.path.insert(0, str(REPO / "tests"))
+from workdir import differing_data, offline_env  # noqa: E402
 
 
 def build(work: Path, cores: int, targets: list[str], configfile: str, worker: bool) -> tuple[float, int]:
@@ -34,22 +33,11 @@ def build(work: Path, cores: int, targets: list[str], configfile: str, worker: b
     cmd = [str(snakemake), "--cores", str(cores), *targets, "--configfile", configfile,
            "--config", f"warm_worker={worker}"]
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, env={**os.environ, **OFFLINE})
+    proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, env=offline_env())
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         sys.exit(f"snakemake failed in {work}:\n{proc.stderr[-5000:]}")
     return wall, sum(1 for line in proc.stderr.splitlines() if line.startswith("Finished job"))
-
-
-def differing_data(a: Path, b: Path) -> tuple[int, list[str]]:
-    compared, differ = 0, []
-    for path in sorted((a / "results").rglob("*")):
-        rel = path.relative_to(a)
-        if path.suffix in DATA_SUFFIXES and path.is_file() and not {"logs", "benchmarks"} & set(rel.parts):
-            compared += 1
-            if not (b / rel).is_file() or not filecmp.cmp(path, b / rel, shallow=False):
-                differ.append(str(rel))
-    return compared, differ
 
 
 def main() -> int:

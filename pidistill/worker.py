@@ -272,7 +272,7 @@ class Server:
         conn.settimeout(10)
         fds: list[int] = []
         try:
-            pid, uid, gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
+            _, uid, _ = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
             request, fds = Channel(conn).recv(maxfds=3)
             why = self._decline_reason(request, uid, fds)
             if why:
@@ -453,8 +453,7 @@ def _run_job(script: str) -> int:
 @dataclass
 class Handle:
     process: subprocess.Popen
-    directory: str
-    socket_path: str
+    directory: str  # private (0700), holds the socket
 
 
 _handle: Handle | None = None
@@ -478,7 +477,7 @@ def start(log_path: str | os.PathLike, root: str | os.PathLike) -> Handle | None
                                     "--driver", str(os.getpid())], cwd=str(root), env=env,
                                    stdin=subprocess.DEVNULL, stdout=log, stderr=log)
     os.environ[SOCKET_ENV] = path
-    _handle = Handle(process, directory, path)
+    _handle = Handle(process, directory)
     return _handle
 
 

@@ -102,16 +102,21 @@ def stop_warm_worker():
     worker.stop()
 
 
+def init_from(model):
+    """The demo model whose pretraining ``model`` continues (its ``pretrain.init_from``), or None."""
+    return (config["models"].get(model, {}).get("pretrain") or {}).get("init_from")
+
+
 def model_depth(model):
     """0 for a model that is not continued from another; 1 + its parent's depth for one that is
     (tiny -> tiny_prover -> tiny_prover_strong)."""
-    parent = (config["models"].get(model, {}).get("pretrain") or {}).get("init_from")
+    parent = init_from(model)
     return 1 + model_depth(parent) if parent else 0
 
 
 def models_after(model):
     """How many pretrainings wait, one after another, for this one (tiny: 2, tiny_prover: 1)."""
-    children = [m for m, spec in config["models"].items() if (spec.get("pretrain") or {}).get("init_from") == model]
+    children = [m for m in config["models"] if init_from(m) == model]
     return max((1 + models_after(c) for c in children), default=0)
 
 

@@ -4,11 +4,7 @@
 
 rule pretrain_demo_model:
     input:
-        init=lambda wildcards: (
-            model_files(config["models"][wildcards.model]["pretrain"]["init_from"])
-            if "init_from" in config["models"][wildcards.model]["pretrain"]
-            else []
-        ),
+        init=lambda wildcards: (model_files(init_from(wildcards.model)) if init_from(wildcards.model) else []),
         code=lambda wildcards: code("scripts/pretrain_demo_model.py", *pretrain_author_modules(wildcards.model)),
     output:
         model=directory(f"{R}/models/{{model}}"),

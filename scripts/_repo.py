@@ -157,7 +157,7 @@ def enter(main=None) -> None:
 def hand_to_warm_worker(main) -> None:
     """In a local run with a warm worker (pidistill/worker.py), let it run this job and exit with the
     job's status; otherwise (no worker, or it declines) return and run the job here."""
-    if os.environ.get("PIDISTILL_WARM_WORKER") and not os.environ.get("PIDISTILL_IN_WARM_WORKER"):
+    if os.environ.get("PIDISTILL_WARM_WORKER"):  # (else the worker module need not be imported)
         from pidistill.worker import delegate
 
         delegate(main)

@@ -60,13 +60,22 @@ def job_counts(dry_run_output: str) -> dict[str, int]:
     return counts
 
 
-def assert_same_data(workdir: Path, other: Path) -> int:
-    """Every data file under workdir/results (not logs or benchmarks) is byte-identical in other;
-    returns how many files were compared."""
-    compared = 0
+def differing_data(workdir: Path, other: Path) -> tuple[int, list[str]]:
+    """How many data files under workdir/results (not logs or benchmarks) were compared with their
+    namesakes in other, and those (relative paths) that are missing there or differ in a byte."""
+    compared, differ = 0, []
     for path in sorted((workdir / "results").rglob("*")):
         rel = path.relative_to(workdir)
         if path.suffix in DATA_SUFFIXES and path.is_file() and not {"logs", "benchmarks"} & set(rel.parts):
-            assert filecmp.cmp(path, other / rel, shallow=False), f"{rel} differs"
             compared += 1
+            if not (other / rel).is_file() or not filecmp.cmp(path, other / rel, shallow=False):
+                differ.append(str(rel))
+    return compared, differ
+
+
+def assert_same_data(workdir: Path, other: Path) -> int:
+    """Every data file under workdir/results (not logs or benchmarks) is byte-identical in other;
+    returns how many files were compared."""
+    compared, differ = differing_data(workdir, other)
+    assert not differ, f"{differ[0]} differs"
     return compared
