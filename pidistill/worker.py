@@ -271,25 +271,22 @@ class Server:
         conn, _ = self.listener.accept()
         conn.settimeout(10)
         fds: list[int] = []
-        try:
+        try:  # the client's streams are the child's once forked: the server closes its copies in any case
             _, uid, _ = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
             request, fds = Channel(conn).recv(maxfds=3)
             why = self._decline_reason(request, uid, fds)
             if why:
                 _send(conn, {"accepted": False, "why": why})
                 conn.close()
-                for fd in fds:
-                    os.close(fd)
                 return
             child = self._fork(request, fds, conn)
         except (OSError, ValueError) as e:
             print(f"pidistill warm worker: a client failed: {e}", file=sys.stderr, flush=True)
             conn.close()
+            return
+        finally:
             for fd in fds:
                 os.close(fd)
-            return
-        for fd in fds:
-            os.close(fd)
         pidfd = os.pidfd_open(child)
         job = self.jobs[pidfd] = _Job(child, pidfd, conn)
         self.selector.register(pidfd, selectors.EVENT_READ, ("exit", pidfd))
