@@ -76,7 +76,11 @@ def _check_references(config: dict) -> None:
             raise ConfigError(f"config key models.{name}.pretrain: required when source is 'pretrain'")
         if model["source"] != "pretrain" and "id" not in model:
             raise ConfigError(f"config key models.{name}.id: required when source is {model['source']!r}")
-        init = model.get("pretrain", {}).get("init_from")
+        pretrain = model.get("pretrain", {})
+        if pretrain.get("batch_size", 32) % pretrain.get("micro_batches", 4):
+            raise ConfigError(f"config key models.{name}.pretrain.micro_batches: {pretrain.get('micro_batches', 4)} "
+                              f"does not divide batch_size {pretrain.get('batch_size', 32)}")
+        init = pretrain.get("init_from")
         if init is not None and (init not in config["models"] or config["models"][init]["source"] != "pretrain"
                                  or init == name):
             raise ConfigError(f"config key models.{name}.pretrain.init_from: {init!r} is not another pretrained model")

@@ -36,6 +36,8 @@ def test_demo_config_is_valid(demo):
         (lambda c: c["train_defaults"].update(learning_rate=-1), r"train_defaults\.learning_rate"),
         (lambda c: c.update(typo=1), r"unknown key\(s\) \['typo'\]"),
         (lambda c: c["studies"]["iterative"].pop("rounds"), r"studies\.iterative: kind 'rounds' needs"),
+        (lambda c: c["models"]["tiny"]["pretrain"].update(micro_batches=5),
+         r"models\.tiny\.pretrain\.micro_batches: 5 does not divide batch_size 64"),
     ],
 )
 def test_config_errors_name_the_key(demo, mutate, message):

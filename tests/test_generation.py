@@ -115,3 +115,39 @@ def test_pretraining_runs_in_float32_without_autocast(tmp_path, monkeypatch):
     import torch
 
     assert seen == {"bf16": False, "fp16": False, "dtype": torch.float32}
+
+
+def test_pretraining_micro_batches_are_the_same_updates_with_less_padding(tmp_path, monkeypatch):
+    """Each optimizer batch runs as micro-batches of similar length (transformers' batch_rebalance
+    sampler with gradient accumulation): the same examples per update, the loss normalised over the
+    whole batch's tokens, so the weights match those of one batch per update; and the micro-batches
+    hold fewer padded tokens than the whole batch would."""
+    import torch
+    import trl
+
+    from pidistill import tinymodel
+    from pidistill.retry import DEFAULT_RETRY_TEXT
+
+    padded = []
+    original = trl.SFTTrainer.training_step
+
+    def training_step(self, model, inputs, *args, **kwargs):
+        padded.append(inputs["input_ids"].numel())
+        return original(self, model, inputs, *args, **kwargs)
+
+    monkeypatch.setattr(trl.SFTTrainer, "training_step", training_step)
+    weights, tokens = {}, {}
+    for micro in (1, 4):
+        cfg = tinymodel.TinyModelConfig(hidden_size=32, layers=1, heads=2, kv_heads=1, intermediate_size=64, steps=3,
+                                        batch_size=16, micro_batches=micro, corpus_size=200, learning_rate=1e-2)
+        dialogues = tinymodel.corpus_dialogues({"toy_code": "toy_code"}, {"code": DEFAULT_RETRY_TEXT["code"]}, cfg)
+        padded.clear()
+        tinymodel.pretrain(tmp_path / f"m{micro}", cfg, dialogues, threads=1)
+        assert len(padded) == 3 * micro
+        tokens[micro] = sum(padded)
+        from transformers import AutoModelForCausalLM
+
+        weights[micro] = AutoModelForCausalLM.from_pretrained(tmp_path / f"m{micro}").state_dict()
+    assert tokens[4] < 0.8 * tokens[1]
+    for name, w in weights[1].items():
+        torch.testing.assert_close(weights[4][name], w, rtol=1e-4, atol=1e-5, msg=name)
