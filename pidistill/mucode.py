@@ -429,12 +429,13 @@ class CachedVerify:
 
 def evaluate(greedy: Generate, sample: Generate, verify: Verify, scorers: dict[str, Score],
              problems: Sequence[Problem], settings: EvalSettings, seed: int, hidden: bool = False,
-             template: str = FEEDBACK_TEMPLATE) -> dict:
+             template: str = FEEDBACK_TEMPLATE, selectors: Sequence[str] = SELECTORS) -> dict:
     """One policy's µCode evaluation on one dataset:
 
     - ``pass``: Pass@t, one greedy candidate a turn (the authors' script), t = 1..turns;
-    - ``bon``: BoN@t per selector, with the first scorer of ``scorers`` (the policy's own verifier);
-      the method's selector runs to ``turns``, the others to ``report_turns``;
+    - ``bon``: BoN@t per selector of ``selectors`` (the method's own always), with the first scorer of
+      ``scorers`` (the policy's own verifier); the method's selector runs to ``turns``, the others to
+      ``report_turns``;
     - ``bon_by_verifier``: BoN@t with the method's selector and each other scorer (the
       verifier-iteration table);
     - ``hidden`` (when asked): BoN@t, t = 1..report_turns, with the unit tests taken out of the prompts.
@@ -451,8 +452,11 @@ def evaluate(greedy: Generate, sample: Generate, verify: Verify, scorers: dict[s
                 for k in range(settings.repeats)]
         return summarize_runs(runs, turns)
 
+    for sel in selectors:
+        if sel not in SELECTORS:
+            raise ValueError(f"unknown selector {sel!r} (known: {', '.join(SELECTORS)})")
     out["bon"] = {sel: bon(scorers[own], sel, settings.turns if sel == settings.selector else settings.report_turns)
-                  for sel in SELECTORS}
+                  for sel in SELECTORS if sel in selectors or sel == settings.selector}
     out["bon_by_verifier"] = {name: (out["bon"][settings.selector][:settings.report_turns] if name == own
                                      else bon(s, settings.selector, settings.report_turns))
                               for name, s in scorers.items()}

@@ -38,6 +38,7 @@ from pidistill.methods import (
     skeleton_key,
     source_id,
 )
+from pidistill.mucode import SELECTORS as MU_SELECTORS
 from pidistill.verifiers import domain_settings, verifier_module
 
 validate_config(config)
@@ -646,6 +647,14 @@ def mu_hidden(wildcards):
     study = mu_study(wildcards)
     last = wildcards.method == "mucode" and int(wildcards.iteration) == study["iterations"]
     return bool(study.get("hidden_tests", True)) and (wildcards.method == "base" or last)
+
+
+def mu_selectors(wildcards):
+    """The selectors a policy's BoN runs with: every one for the last µCode generator (the selectors
+    table), the method's own (eval.selector) for the others."""
+    study = mu_study(wildcards)
+    last = wildcards.method == "mucode" and int(wildcards.iteration) == study["iterations"]
+    return list(MU_SELECTORS) if last else [study.get("eval", {}).get("selector", "public_verifier")]
 
 
 def mu_params(wildcards):

@@ -137,6 +137,7 @@ rule evaluate_mucode:
         study=mu_params,
         verifier_names=mu_verifiers,
         hidden=mu_hidden,
+        selectors=mu_selectors,
         verifier=domain_settings(config.get("verifier"), "code"),
         generation=GENERATION,
     script:

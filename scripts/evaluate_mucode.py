@@ -1,5 +1,6 @@
 """evaluate_mucode: one µCode policy (the base at iteration 0, a method's generator after) on one
-dataset's test split: Pass@t (greedy), multi-turn BoN@t per selector, BoN@t with each verifier of the
+dataset's test split: Pass@t (greedy), multi-turn BoN@t with the method's selector (and every other
+selector for the last µCode generator, the selectors table), BoN@t with each verifier of the
 verifier-iteration table, and with the tests hidden where asked (pidistill.mucode.evaluate)."""
 
 import _repo  # noqa: F401  (this checkout's pidistill on sys.path)
@@ -26,7 +27,8 @@ with rule_log(snakemake) as log:
     scorers = {name: VerifierScorer(path) for name, path in zip(snakemake.params.verifier_names, snakemake.input.verifiers)}
     settings = EvalSettings(**study.get("eval", {}))
     out = evaluate(greedy, sample, verify, scorers, problems, settings, int(snakemake.wildcards.seed),
-                   hidden=snakemake.params.hidden, template=study.get("feedback_template", FEEDBACK_TEMPLATE))
+                   hidden=snakemake.params.hidden, template=study.get("feedback_template", FEEDBACK_TEMPLATE),
+                   selectors=snakemake.params.selectors)
     out.update(method=snakemake.wildcards.method, iteration=int(snakemake.wildcards.iteration),
                dataset=snakemake.wildcards.eval_dataset, feedback_template=study.get("feedback_template", FEEDBACK_TEMPLATE))
     write_json(snakemake.output[0], out)

@@ -221,6 +221,22 @@ def test_evaluate_reports_every_table_at_every_turn():
     assert len(out["bon"]["public_verifier"]) == 4 and len(out["bon"]["random"]) == 2
     assert set(out["bon_by_verifier"]) == {"iter1", "iter0"} and len(out["hidden"]) == 2
     assert out["pass"][0]["se"] == pytest.approx(0.5)  # two problems, one solved: sqrt(0.25 / 1) / sqrt(2) * sqrt(2)
+    # a policy outside the selectors table runs its method's selector alone, with the same result
+    calls = []
+    counted = lambda requests: calls.extend(requests) or gen(requests)  # noqa: E731
+    own = mucode.evaluate(gen, counted, Table.verify, {"iter1": lambda items: [0.0] * len(items)}, problems, settings, 3,
+                          selectors=["verifier"])
+    assert set(own["bon"]) == {"verifier", "public_verifier"} and own["bon"]["public_verifier"] == out["bon"]["public_verifier"]
+    calls.clear()
+    mucode.evaluate(gen, counted, Table.verify, {"iter1": lambda items: [0.0] * len(items)}, problems, settings, 3,
+                    selectors=[])
+    fewer = len(calls)
+    calls.clear()
+    mucode.evaluate(gen, counted, Table.verify, {"iter1": lambda items: [0.0] * len(items)}, problems, settings, 3)
+    assert fewer < len(calls)
+    with pytest.raises(ValueError, match="unknown selector 'best'"):
+        mucode.evaluate(gen, gen, Table.verify, {"iter1": lambda items: [0.0] * len(items)}, problems, settings, 3,
+                        selectors=["best"])
 
 
 def test_prompt_without_tests_on_the_toy_and_when_nothing_can_be_hidden():
