@@ -77,9 +77,14 @@ def _check_references(config: dict) -> None:
         if model["source"] != "pretrain" and "id" not in model:
             raise ConfigError(f"config key models.{name}.id: required when source is {model['source']!r}")
         pretrain = model.get("pretrain", {})
-        if pretrain.get("batch_size", 32) % pretrain.get("micro_batches", 4):
-            raise ConfigError(f"config key models.{name}.pretrain.micro_batches: {pretrain.get('micro_batches', 4)} "
-                              f"does not divide batch_size {pretrain.get('batch_size', 32)}")
+        if pretrain:
+            # imported by name, like pidistill.mucode below: not code of every job (pidistill/codedeps.py)
+            defaults = importlib.import_module("pidistill.tinymodel").TinyModelConfig
+            batch = pretrain.get("batch_size", defaults.batch_size)
+            micro = pretrain.get("micro_batches", defaults.micro_batches)
+            if batch % micro:
+                raise ConfigError(f"config key models.{name}.pretrain.micro_batches: {micro} does not divide "
+                                  f"batch_size {batch}")
         init = pretrain.get("init_from")
         if init is not None and (init not in config["models"] or config["models"][init]["source"] != "pretrain"
                                  or init == name):

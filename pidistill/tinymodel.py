@@ -89,6 +89,11 @@ class TinyModelConfig:
     p_correct: dict = field(default_factory=lambda: {"math": 0.5, "code": 0.5})
     init_from: str | None = None  # continue pretraining this model (its architecture and tokenizer)
 
+    def __post_init__(self) -> None:
+        if self.batch_size % self.micro_batches:
+            raise ValueError(f"pretrain: batch_size {self.batch_size} is not a multiple of micro_batches "
+                             f"{self.micro_batches}")
+
 
 def build_model(cfg: TinyModelConfig, tokenizer):
     import torch
@@ -260,8 +265,6 @@ def pretrain(
         tokenizer = build_tokenizer((m["content"] for d in (*dialogues, *tokenizer_dialogues) for m in d["messages"]),
                                     vocab_size=cfg.vocab_size)
         model = build_model(cfg, tokenizer)
-    if cfg.batch_size % cfg.micro_batches:
-        raise ValueError(f"pretrain: batch_size {cfg.batch_size} is not a multiple of micro_batches {cfg.micro_batches}")
     args = SFTConfig(
         output_dir=str(Path(out_dir) / "_trainer"),
         max_steps=cfg.steps,

@@ -630,31 +630,31 @@ def mu_rollouts_upto(wildcards, iteration):
     return [f"{MU}/iter{i}/rollouts.jsonl".format(**wildcards) for i in range(int(iteration) + 1)]
 
 
+def mu_last_generator(wildcards):
+    """Whether the policy is the last µCode generator, the one the selectors, verifier-iteration and
+    tests-hidden tables evaluate."""
+    return wildcards.method == "mucode" and int(wildcards.iteration) == mu_study(wildcards)["iterations"]
+
+
 def mu_verifiers(wildcards):
     """The policy's own verifier (the newest trained before its generator: iteration i-1, the base's:
     0), then, for the last µCode generator, the first iteration's (the verifier-iteration table)."""
-    it = int(wildcards.iteration)
-    own = max(0, it - 1)
-    names = [f"iter{own}"]
-    study = mu_study(wildcards)
-    if wildcards.method == "mucode" and it == study["iterations"] and own != 0:
-        names.append("iter0")
-    return names
+    own = max(0, int(wildcards.iteration) - 1)
+    return [f"iter{own}"] + (["iter0"] if mu_last_generator(wildcards) and own != 0 else [])
 
 
 def mu_hidden(wildcards):
     """The tests-hidden evaluation: the base and the last µCode generator."""
-    study = mu_study(wildcards)
-    last = wildcards.method == "mucode" and int(wildcards.iteration) == study["iterations"]
-    return bool(study.get("hidden_tests", True)) and (wildcards.method == "base" or last)
+    return bool(mu_study(wildcards).get("hidden_tests", True)) and (
+        wildcards.method == "base" or mu_last_generator(wildcards)
+    )
 
 
 def mu_selectors(wildcards):
-    """The selectors a policy's BoN runs with: every one for the last µCode generator (the selectors
-    table), the method's own (eval.selector) for the others."""
-    study = mu_study(wildcards)
-    last = wildcards.method == "mucode" and int(wildcards.iteration) == study["iterations"]
-    return list(MU_SELECTORS) if last else [study.get("eval", {}).get("selector", "public_verifier")]
+    """The selectors a policy's BoN runs with besides its method's own (eval.selector, which
+    pidistill.mucode.evaluate always runs): every one for the last µCode generator (the selectors
+    table), none for the others."""
+    return list(MU_SELECTORS) if mu_last_generator(wildcards) else []
 
 
 def mu_params(wildcards):

@@ -151,3 +151,5 @@ def test_pretraining_micro_batches_are_the_same_updates_with_less_padding(tmp_pa
     assert tokens[4] < 0.8 * tokens[1]
     for name, w in weights[1].items():
         torch.testing.assert_close(weights[4][name], w, rtol=1e-4, atol=1e-5, msg=name)
+    with pytest.raises(ValueError, match="batch_size 6 is not a multiple of micro_batches 4"):
+        tinymodel.TinyModelConfig(batch_size=6, micro_batches=4)

@@ -224,19 +224,18 @@ def test_evaluate_reports_every_table_at_every_turn():
     # a policy outside the selectors table runs its method's selector alone, with the same result
     calls = []
     counted = lambda requests: calls.extend(requests) or gen(requests)  # noqa: E731
-    own = mucode.evaluate(gen, counted, Table.verify, {"iter1": lambda items: [0.0] * len(items)}, problems, settings, 3,
-                          selectors=["verifier"])
+    own_scorer = {"iter1": lambda items: [0.0] * len(items)}
+    own = mucode.evaluate(gen, counted, Table.verify, own_scorer, problems, settings, 3, selectors=["verifier"])
     assert set(own["bon"]) == {"verifier", "public_verifier"} and own["bon"]["public_verifier"] == out["bon"]["public_verifier"]
     calls.clear()
-    mucode.evaluate(gen, counted, Table.verify, {"iter1": lambda items: [0.0] * len(items)}, problems, settings, 3,
-                    selectors=[])
+    alone = mucode.evaluate(gen, counted, Table.verify, own_scorer, problems, settings, 3, selectors=[])
+    assert set(alone["bon"]) == {"public_verifier"}
     fewer = len(calls)
     calls.clear()
-    mucode.evaluate(gen, counted, Table.verify, {"iter1": lambda items: [0.0] * len(items)}, problems, settings, 3)
+    mucode.evaluate(gen, counted, Table.verify, own_scorer, problems, settings, 3)
     assert fewer < len(calls)
     with pytest.raises(ValueError, match="unknown selector 'best'"):
-        mucode.evaluate(gen, gen, Table.verify, {"iter1": lambda items: [0.0] * len(items)}, problems, settings, 3,
-                        selectors=["best"])
+        mucode.evaluate(gen, gen, Table.verify, own_scorer, problems, settings, 3, selectors=["best"])
 
 
 def test_prompt_without_tests_on_the_toy_and_when_nothing_can_be_hidden():
